@@ -1,0 +1,1 @@
+"""kdmon application layer: configuration, services and the CLI."""

@@ -1,0 +1,119 @@
+"""Lines: create, look up and edit a production line's schema and training settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.services.errors import NotFoundError, ValidationError
+from db.models import Line, LineView
+
+
+@dataclass(frozen=True)
+class LineSpec:
+    """What a line looks like to kdmon; inferred from a first file or written by hand."""
+
+    name: str
+    feature_columns: tuple[str, ...]
+    timestamp_column: str | None = "timestamp"
+    units: dict[str, str] = field(default_factory=dict)
+    description: str = ""
+    view: LineView = LineView.ROWS
+    detector: str = "stkd"
+    detector_params: dict[str, Any] = field(default_factory=dict)
+    contamination: float | None = None
+    retrain_cron: str = "0 2 * * *"
+    timezone: str = "UTC"
+
+
+def _validate(spec: LineSpec) -> None:
+    if not spec.name.strip():
+        raise ValidationError("A line needs a name.")
+    if not spec.feature_columns:
+        raise ValidationError(f"Line {spec.name!r} needs at least one feature column.")
+    duplicates = {c for c in spec.feature_columns if spec.feature_columns.count(c) > 1}
+    if duplicates:
+        raise ValidationError(f"Line {spec.name!r} lists columns twice: {sorted(duplicates)}")
+    if spec.timestamp_column and spec.timestamp_column in spec.feature_columns:
+        raise ValidationError(
+            f"Line {spec.name!r}: {spec.timestamp_column!r} cannot be both timestamp and feature."
+        )
+    if spec.contamination is not None and not 0 < spec.contamination < 0.5:
+        raise ValidationError(
+            f"Line {spec.name!r}: contamination must be in (0, 0.5), got {spec.contamination}."
+        )
+
+
+def create_line(session: Session, spec: LineSpec) -> Line:
+    _validate(spec)
+    if find_line(session, spec.name) is not None:
+        raise ValidationError(f"Line {spec.name!r} already exists.")
+    line = Line(
+        name=spec.name,
+        description=spec.description,
+        feature_columns=list(spec.feature_columns),
+        units=dict(spec.units),
+        timestamp_column=spec.timestamp_column,
+        view=spec.view,
+        detector=spec.detector,
+        detector_params=dict(spec.detector_params),
+        contamination=spec.contamination,
+        retrain_cron=spec.retrain_cron,
+        timezone=spec.timezone,
+    )
+    session.add(line)
+    session.flush()
+    return line
+
+
+def ensure_line(session: Session, spec: LineSpec) -> Line:
+    """Return the existing line of that name, or create it (re-running the demo is safe)."""
+    existing = find_line(session, spec.name)
+    return existing if existing is not None else create_line(session, spec)
+
+
+def find_line(session: Session, name: str) -> Line | None:
+    return session.scalar(select(Line).where(Line.name == name))
+
+
+def get_line(session: Session, name_or_id: str | int) -> Line:
+    if isinstance(name_or_id, int):
+        line = session.get(Line, name_or_id)
+    else:
+        line = find_line(session, name_or_id)
+    if line is None:
+        known = ", ".join(list_line_names(session)) or "none yet"
+        raise NotFoundError(f"No line {name_or_id!r}. Known lines: {known}.")
+    return line
+
+
+def list_lines(session: Session) -> list[Line]:
+    return list(session.scalars(select(Line).order_by(Line.name)))
+
+
+def list_line_names(session: Session) -> list[str]:
+    return list(session.scalars(select(Line.name).order_by(Line.name)))
+
+
+def set_line_view(session: Session, name: str, view: LineView) -> Line:
+    line = get_line(session, name)
+    line.view = view
+    return line
+
+
+def set_line_detector(
+    session: Session, name: str, detector: str, params: dict[str, Any] | None = None
+) -> Line:
+    from detectors import available_detectors
+
+    if detector not in available_detectors():
+        raise ValidationError(
+            f"Unknown detector {detector!r}; choose one of {', '.join(available_detectors())}."
+        )
+    line = get_line(session, name)
+    line.detector = detector
+    line.detector_params = dict(params or {})
+    return line
