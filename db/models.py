@@ -292,7 +292,11 @@ class JobRun(Base):
     """A unit of work: queued by the scheduler or a person, claimed and run by a worker."""
 
     __tablename__ = "job_run"
-    __table_args__ = (Index("ix_job_run_status_queued", "status", "queued_at"),)
+    __table_args__ = (
+        Index("ix_job_run_status_queued", "status", "queued_at"),
+        # The same scheduled firing enqueued twice (two schedulers by mistake) is one run.
+        UniqueConstraint("dedupe_key"),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     job: Mapped[str] = mapped_column(String(40))  # retrain, score, ingest_inbox, report, prune
@@ -311,3 +315,14 @@ class JobRun(Base):
         ForeignKey("model_version.id", ondelete="SET NULL")
     )
     result: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class Lease(Base):
+    """A named lock with an expiry, held by one process (e.g. the one active scheduler)."""
+
+    __tablename__ = "lease"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(200))
+    expires_at: Mapped[datetime]
+    acquired_at: Mapped[datetime] = mapped_column(default=utcnow)

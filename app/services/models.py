@@ -1,0 +1,99 @@
+"""Model versions of a line: list, activate, roll back.
+
+Only one version per line is active. Activation is an admin action and audited; rolling back
+re-activates an older version and, because thresholds are versioned per model, brings back the
+threshold that version last had.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from app.services import audit
+from app.services.auth import Actor, require
+from app.services.errors import NotFoundError
+from app.services.thresholds import current_threshold
+from db.models import ModelStatus, ModelVersion, Role, Score
+
+
+def list_model_versions(session: Session, line_id: int) -> list[ModelVersion]:
+    return list(
+        session.scalars(
+            select(ModelVersion)
+            .where(ModelVersion.line_id == line_id)
+            .order_by(ModelVersion.version.desc())
+        )
+    )
+
+
+def get_model_version(session: Session, model_version_id: int) -> ModelVersion:
+    model = session.get(ModelVersion, model_version_id)
+    if model is None:
+        raise NotFoundError(f"No model version with id {model_version_id}.")
+    return model
+
+
+def activate(session: Session, model: ModelVersion, reason: str) -> ModelVersion:
+    """Make ``model`` the line's active version (no permission check: callers decide)."""
+    session.execute(
+        update(ModelVersion)
+        .where(
+            ModelVersion.line_id == model.line_id,
+            ModelVersion.status == ModelStatus.ACTIVE,
+            ModelVersion.id != model.id,
+        )
+        .values(status=ModelStatus.RETIRED)
+    )
+    model.status = ModelStatus.ACTIVE
+    model.status_reason = reason
+    model.activated_at = datetime.now(UTC)
+    session.flush()
+    threshold = current_threshold(session, model.line_id)
+    if threshold is not None:
+        session.execute(
+            update(Score)
+            .where(Score.model_version_id == model.id)
+            .values(threshold=threshold.value, flagged=Score.score >= threshold.value)
+        )
+    return model
+
+
+def activate_version(
+    session: Session, actor: Actor, model_version_id: int, reason: str = ""
+) -> ModelVersion:
+    require(actor, Role.ADMIN)
+    model = get_model_version(session, model_version_id)
+    previous = session.scalar(
+        select(ModelVersion.version).where(
+            ModelVersion.line_id == model.line_id, ModelVersion.status == ModelStatus.ACTIVE
+        )
+    )
+    activate(session, model, reason or f"activated by {actor.username}")
+    audit.record(
+        session,
+        actor.username,
+        "model.activate",
+        f"line:{model.line_id}/v{model.version}",
+        {"previous_version": previous, "reason": reason},
+    )
+    return model
+
+
+def rollback_to(
+    session: Session, actor: Actor, model_version_id: int, reason: str = ""
+) -> ModelVersion:
+    """Re-activate an older version; its last threshold comes back with it."""
+    require(actor, Role.ADMIN)
+    model = get_model_version(session, model_version_id)
+    activate(session, model, reason or f"rolled back by {actor.username}")
+    audit.record(
+        session,
+        actor.username,
+        "model.rollback",
+        f"line:{model.line_id}/v{model.version}",
+        {"reason": reason},
+    )
+    return model

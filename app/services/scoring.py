@@ -1,0 +1,181 @@
+"""Score new batches with the line's active model and store scores, flags and top features.
+
+Each batch is scored in its own unit of work, with the model that is active when that batch
+is scored; score rows name the model version that made them. Time-ordered lines scored as
+windows get the samples just before the batch as context, so windows straddling a batch
+boundary are scored like any other.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sqlalchemy import insert, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.config import Settings
+from app.services.artifacts import load_artifact
+from app.services.dataset import LineMatrix, load_context_before, load_samples
+from app.services.lines import get_line
+from app.services.thresholds import active_model, current_threshold
+from db.engine import unit_of_work
+from db.models import Batch, Line, ModelVersion, Score
+
+log = logging.getLogger(__name__)
+
+TOP_FEATURES = 3
+INSERT_CHUNK = 5_000
+_MODEL_CACHE_SIZE = 8
+
+
+@dataclass(frozen=True)
+class ScoreOutcome:
+    line: str
+    model_version: int | None
+    batches_scored: int
+    samples_scored: int
+    samples_flagged: int
+    skipped_reason: str = ""
+    batch_ids: list[int] = field(default_factory=list)
+
+
+class ModelCache:
+    """Loaded detectors keyed by model version id, so a worker loads each version once."""
+
+    def __init__(self, size: int = _MODEL_CACHE_SIZE) -> None:
+        self._size = size
+        self._items: OrderedDict[int, Any] = OrderedDict()
+
+    def get(self, model: ModelVersion) -> Any:
+        if model.id in self._items:
+            self._items.move_to_end(model.id)
+            return self._items[model.id]
+        detector = load_artifact(Path(model.artifact_path), model.artifact_sha256)
+        self._items[model.id] = detector
+        if len(self._items) > self._size:
+            self._items.popitem(last=False)
+        return detector
+
+
+def context_length(detector: Any) -> int:
+    """How many earlier samples a windowed detector needs to score a batch's first rows."""
+    if getattr(detector, "view", "rows") != "windows":
+        return 0
+    return max(0, int(getattr(detector, "window", 1)) - 1)
+
+
+def top_features(
+    contributions: np.ndarray, columns: tuple[str, ...], k: int = TOP_FEATURES
+) -> list[list[dict]]:
+    order = np.argsort(-contributions, axis=1)[:, :k]
+    return [
+        [
+            {"feature": columns[j], "contribution": round(float(contributions[i, j]), 6)}
+            for j in order[i]
+        ]
+        for i in range(len(contributions))
+    ]
+
+
+def score_matrix(
+    detector: Any, matrix: LineMatrix, context: LineMatrix
+) -> tuple[np.ndarray, np.ndarray]:
+    """Scores and per-feature contributions for ``matrix``'s rows (context rows dropped)."""
+    from detectors import explain
+
+    X = matrix.X if len(context) == 0 else np.vstack([context.X, matrix.X])
+    scores = np.asarray(detector.decision_function(X), dtype=float)[len(context) :]
+    contributions = np.asarray(explain(detector, X), dtype=float)[len(context) :]
+    return scores, contributions
+
+
+def _score_batch(
+    session: Session,
+    line: Line,
+    batch: Batch,
+    model: ModelVersion,
+    threshold: float,
+    cache: ModelCache,
+) -> tuple[int, int]:
+    detector = cache.get(model)
+    matrix = load_samples(session, line, batch_id=batch.id)
+    if len(matrix):
+        first_ts = next((t for t in matrix.timestamps if t is not None), None)
+        context = load_context_before(session, line, first_ts, context_length(detector))
+        scores, contributions = score_matrix(detector, matrix, context)
+        features = top_features(contributions, matrix.feature_columns)
+        now = datetime.now(UTC)
+        rows = [
+            {
+                "sample_id": int(sample_id),
+                "line_id": line.id,
+                "model_version_id": model.id,
+                "ts": ts,
+                "score": float(score),
+                "threshold": threshold,
+                "flagged": bool(score >= threshold),
+                "top_features": feats,
+                "scored_at": now,
+            }
+            for sample_id, ts, score, feats in zip(
+                matrix.sample_ids, matrix.timestamps, scores, features, strict=True
+            )
+        ]
+        for start in range(0, len(rows), INSERT_CHUNK):
+            session.execute(insert(Score), rows[start : start + INSERT_CHUNK])
+    batch.scored_at = datetime.now(UTC)
+    flagged = int(np.sum(scores >= threshold)) if len(matrix) else 0
+    return len(matrix), flagged
+
+
+def unscored_batch_ids(session: Session, line_id: int) -> list[int]:
+    return list(
+        session.scalars(
+            select(Batch.id)
+            .where(Batch.line_id == line_id, Batch.scored_at.is_(None))
+            .order_by(Batch.first_ts, Batch.id)
+        )
+    )
+
+
+def score_line(
+    factory: sessionmaker[Session],
+    settings: Settings,
+    line_name: str,
+    *,
+    batch_ids: list[int] | None = None,
+    cache: ModelCache | None = None,
+) -> ScoreOutcome:
+    """Score the line's unscored batches (or the given ones) with its active model."""
+    cache = cache or ModelCache()
+    with unit_of_work(factory) as session:
+        line = get_line(session, line_name)
+        model = active_model(session, line.id)
+        if model is None:
+            return ScoreOutcome(line.name, None, 0, 0, 0, "the line has no active model yet")
+        pending = batch_ids if batch_ids is not None else unscored_batch_ids(session, line.id)
+        line_id, version = line.id, model.version
+    scored = flagged = 0
+    done: list[int] = []
+    for batch_id in pending:
+        # One unit of work per batch: a failure leaves earlier batches scored, this one not.
+        with unit_of_work(factory) as session:
+            line = session.get(Line, line_id)
+            batch = session.get(Batch, batch_id)
+            model = active_model(session, line_id)
+            threshold = current_threshold(session, line_id)
+            if batch is None or line is None or model is None or threshold is None:
+                continue
+            n, f = _score_batch(session, line, batch, model, threshold.value, cache)
+            version = model.version
+        scored += n
+        flagged += f
+        done.append(batch_id)
+        log.info("line %s: scored batch %d (%d samples, %d flagged)", line_name, batch_id, n, f)
+    return ScoreOutcome(line_name, version, len(done), scored, flagged, batch_ids=done)

@@ -1,0 +1,334 @@
+"""Train a line's detector on its recent data, with reviewers' verdicts as feedback.
+
+The heavy part (``fit``) runs outside any database transaction: one short unit of work reads
+the training window, another records the result. A run that fails or is killed in between
+leaves the previous active model untouched; the artifact folder is renamed into place only
+when complete.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import math
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import numpy as np
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.config import Settings
+from app.services.artifacts import write_artifact
+from app.services.dataset import LineMatrix, current_verdicts, feedback_masks, load_samples
+from app.services.errors import ValidationError
+from app.services.lines import get_line
+from app.services.models import activate
+from db.engine import unit_of_work
+from db.models import GroundTruth, Line, LineView, ModelStatus, ModelVersion, Sample
+
+log = logging.getLogger(__name__)
+
+MIN_TRAIN_ROWS = 100
+DEFAULT_BASELINE_CONTAMINATION = 0.05
+# A new model whose flagged share on recent data exceeds this multiple of its contamination
+# estimate (plus a small absolute slack) is kept as a candidate, not activated.
+FLAG_SHARE_FACTOR = 2.5
+FLAG_SHARE_SLACK = 0.05
+AUTO_CONTAMINATION_DETECTORS = frozenset({"stkd"})
+
+
+@dataclass(frozen=True)
+class TrainOutcome:
+    line: str
+    model_version_id: int
+    version: int
+    detector: str
+    status: ModelStatus
+    status_reason: str
+    n_train: int
+    n_known_normal: int
+    n_known_anomaly: int
+    contamination: float | None
+    threshold: float
+    seconds: float
+
+
+@dataclass(frozen=True)
+class _TrainingData:
+    line_id: int
+    line_name: str
+    detector: str
+    params: dict[str, Any]
+    view: LineView
+    contamination: float | None
+    matrix: LineMatrix
+    known_normal: np.ndarray
+    known_anomaly: np.ndarray
+    truth: np.ndarray | None
+
+
+def _training_window(
+    session: Session, line: Line, now: datetime
+) -> tuple[datetime | None, datetime | None]:
+    newest = session.scalar(select(func.max(Sample.ts)).where(Sample.line_id == line.id))
+    if newest is None:
+        return None, None
+    end = min(_aware(newest), now)
+    return end - timedelta(days=line.training_window_days), end
+
+
+def _aware(ts: datetime) -> datetime:
+    return ts if ts.tzinfo is not None else ts.replace(tzinfo=UTC)
+
+
+def _ground_truth(session: Session, sample_ids: np.ndarray) -> np.ndarray | None:
+    """Demo labels for evaluation metrics only; never passed to a detector."""
+    if len(sample_ids) == 0:
+        return None
+    lo, hi = int(sample_ids.min()), int(sample_ids.max())
+    rows = session.execute(
+        select(GroundTruth.sample_id, GroundTruth.is_anomaly).where(
+            GroundTruth.sample_id.between(lo, hi)
+        )
+    ).all()
+    if not rows:
+        return None
+    lookup = dict(rows)
+    if not all(int(i) in lookup for i in sample_ids):
+        return None
+    return np.fromiter((lookup[int(i)] for i in sample_ids), bool, len(sample_ids))
+
+
+def _read_training_data(
+    session: Session,
+    line_name: str,
+    detector: str | None,
+    params: dict[str, Any] | None,
+    now: datetime,
+) -> _TrainingData:
+    line = get_line(session, line_name)
+    start, end = _training_window(session, line, now)
+    matrix = load_samples(session, line, start=start, end=end)
+    known_normal, known_anomaly = feedback_masks(
+        matrix.sample_ids, current_verdicts(session, line.id)
+    )
+    return _TrainingData(
+        line_id=line.id,
+        line_name=line.name,
+        detector=detector or line.detector,
+        params=dict(line.detector_params if params is None else params),
+        view=line.view,
+        contamination=line.contamination,
+        matrix=matrix,
+        known_normal=known_normal,
+        known_anomaly=known_anomaly,
+        truth=_ground_truth(session, matrix.sample_ids),
+    )
+
+
+def build_detector(
+    name: str, params: dict[str, Any], view: LineView, contamination: float | None
+) -> Any:
+    """Create the detector with the line's settings mapped onto what that detector accepts.
+
+    A line without a stated contamination lets detectors that can estimate it do so
+    (``contamination="auto"``); the others get a conservative default.
+    """
+    from detectors import create_detector
+
+    kwargs = dict(params)
+    accepted = set(inspect.signature(type(create_detector(name)).__init__).parameters)
+    if "contamination" not in kwargs:
+        if contamination is not None:
+            kwargs["contamination"] = contamination
+        elif name in AUTO_CONTAMINATION_DETECTORS:
+            kwargs["contamination"] = "auto"
+        else:
+            kwargs["contamination"] = DEFAULT_BASELINE_CONTAMINATION
+    if "view" in accepted:
+        kwargs.setdefault("view", view.value)
+    if "random_state" in accepted:
+        kwargs.setdefault("random_state", 0)
+    return create_detector(name, **kwargs)
+
+
+def _fit(detector: Any, data: _TrainingData) -> np.ndarray:
+    """Fit with feedback; returns the boolean mask of rows the detector was given."""
+    X = data.matrix.X
+    fit_params = inspect.signature(detector.fit).parameters
+    if "known_normal" in fit_params and "known_anomaly" in fit_params:
+        detector.fit(X, known_normal=data.known_normal, known_anomaly=data.known_anomaly)
+        return ~data.known_anomaly
+    # Detectors without feedback support: confirmed anomalies are simply left out.
+    keep = ~data.known_anomaly
+    detector.fit(X[keep])
+    return keep
+
+
+def _contamination_of(detector: Any) -> float | None:
+    for attr in ("contamination_estimate_", "contamination"):
+        value = getattr(detector, attr, None)
+        if isinstance(value, int | float) and math.isfinite(value):
+            return float(value)
+    return None
+
+
+def _checks(
+    detector: Any, data: _TrainingData, n_train: int, contamination: float | None
+) -> tuple[bool, str, dict[str, Any]]:
+    metrics: dict[str, Any] = {}
+    if n_train < MIN_TRAIN_ROWS:
+        return False, f"trained on {n_train} rows; at least {MIN_TRAIN_ROWS} are needed", metrics
+    train_scores = np.asarray(detector.decision_scores_, dtype=float)
+    if not np.all(np.isfinite(train_scores)) or not math.isfinite(float(detector.threshold_)):
+        return False, "the model produced non-finite scores", metrics
+    recent = data.matrix.X[-max(MIN_TRAIN_ROWS, len(data.matrix) // 10) :]
+    recent_scores = np.asarray(detector.decision_function(recent), dtype=float)
+    if not np.all(np.isfinite(recent_scores)):
+        return False, "the model produced non-finite scores on recent data", metrics
+    share = float(np.mean(recent_scores >= float(detector.threshold_)))
+    metrics["recent_flag_share"] = share
+    expected = contamination if contamination is not None else DEFAULT_BASELINE_CONTAMINATION
+    limit = min(0.5, FLAG_SHARE_FACTOR * expected + FLAG_SHARE_SLACK)
+    metrics["recent_flag_share_limit"] = limit
+    if share > limit:
+        return (
+            False,
+            f"it flags {share:.1%} of the most recent data, more than the sane limit "
+            f"{limit:.1%} for a contamination estimate of {expected:.1%}",
+            metrics,
+        )
+    return True, "passed checks", metrics
+
+
+def _evaluation(detector: Any, data: _TrainingData) -> dict[str, Any]:
+    """Metrics on reviewed samples and, for the demo plant, on its ground truth."""
+    metrics: dict[str, Any] = {}
+    reviewed = data.known_normal | data.known_anomaly
+    if reviewed.any():
+        scores = np.asarray(detector.decision_function(data.matrix.X[reviewed]), dtype=float)
+        flagged = scores >= float(detector.threshold_)
+        anomaly = data.known_anomaly[reviewed]
+        metrics["reviewed"] = int(reviewed.sum())
+        metrics["confirmed_flagged"] = int((flagged & anomaly).sum())
+        metrics["dismissed_flagged"] = int((flagged & ~anomaly).sum())
+    if data.truth is not None and 0 < data.truth.sum() < len(data.truth):
+        from sklearn.metrics import average_precision_score, roc_auc_score
+
+        scores = np.asarray(detector.decision_function(data.matrix.X), dtype=float)
+        metrics["ground_truth_roc_auc"] = float(roc_auc_score(data.truth, scores))
+        metrics["ground_truth_ap"] = float(average_precision_score(data.truth, scores))
+    return metrics
+
+
+def _trace_of(detector: Any) -> list[Any]:
+    trace = getattr(detector, "purification_trace_", None) or []
+    return [
+        {key: value for key, value in round_.items() if key != "excluded_indices"}
+        | {"n_excluded": len(round_.get("excluded_indices", []))}
+        for round_ in trace
+    ]
+
+
+def train_line(
+    factory: sessionmaker[Session],
+    settings: Settings,
+    line_name: str,
+    *,
+    detector: str | None = None,
+    params: dict[str, Any] | None = None,
+    now: datetime | None = None,
+    activate_if_ok: bool = True,
+) -> TrainOutcome:
+    """Train a new model version for the line; activate it only if it passes the checks."""
+    import torch
+
+    torch.set_num_threads(settings.torch_threads)
+    now = now or datetime.now(UTC)
+    started = time.perf_counter()
+    with unit_of_work(factory) as session:
+        data = _read_training_data(session, line_name, detector, params, now)
+    if len(data.matrix) == 0:
+        raise ValidationError(f"Line {line_name!r} has no samples to train on; ingest data first.")
+
+    model = build_detector(data.detector, data.params, data.view, data.contamination)
+    trained_on = _fit(model, data)
+    n_train = int(trained_on.sum())
+    contamination = _contamination_of(model)
+    passed, reason, check_metrics = _checks(model, data, n_train, contamination)
+    metrics = {**check_metrics, **_evaluation(model, data)}
+    seconds = time.perf_counter() - started
+    metrics["fit_seconds"] = seconds
+
+    with unit_of_work(factory) as session:
+        version = 1 + (
+            session.scalar(
+                select(func.max(ModelVersion.version)).where(ModelVersion.line_id == data.line_id)
+            )
+            or 0
+        )
+        stored_params = (
+            {k: v for k, v in model.get_params().items() if _jsonable(v)}
+            if hasattr(model, "get_params")
+            else {}
+        )
+        path, checksum = write_artifact(
+            settings,
+            data.line_name,
+            version,
+            model,
+            {
+                "detector": data.detector,
+                "params": stored_params,
+                "features": data.matrix.feature_columns,
+            },
+        )
+        timestamps = [t for t in data.matrix.timestamps if t is not None]
+        row = ModelVersion(
+            line_id=data.line_id,
+            version=version,
+            detector=data.detector,
+            params=stored_params,
+            status=ModelStatus.CANDIDATE,
+            status_reason=reason if not passed else "trained",
+            train_start=min(timestamps) if timestamps else None,
+            train_end=max(timestamps) if timestamps else None,
+            n_train=n_train,
+            n_known_normal=int(data.known_normal.sum()),
+            n_known_anomaly=int(data.known_anomaly.sum()),
+            contamination=contamination,
+            threshold=float(model.threshold_),
+            feature_columns=list(data.matrix.feature_columns),
+            trace=_trace_of(model),
+            metrics=metrics,
+            artifact_path=str(path),
+            artifact_sha256=checksum,
+        )
+        session.add(row)
+        session.flush()
+        if passed and activate_if_ok:
+            activate(session, row, f"activated after training: {reason}")
+        elif not passed:
+            row.status_reason = f"kept as candidate: {reason}"
+        log.info("line %s: trained v%d (%s)", data.line_name, version, row.status_reason)
+        return TrainOutcome(
+            line=data.line_name,
+            model_version_id=row.id,
+            version=version,
+            detector=data.detector,
+            status=row.status,
+            status_reason=row.status_reason,
+            n_train=n_train,
+            n_known_normal=row.n_known_normal,
+            n_known_anomaly=row.n_known_anomaly,
+            contamination=contamination,
+            threshold=row.threshold,
+            seconds=seconds,
+        )
+
+
+def _jsonable(value: Any) -> bool:
+    return value is None or isinstance(value, str | int | float | bool | list | tuple | dict)
