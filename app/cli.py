@@ -1,0 +1,390 @@
+"""The ``kdmon`` command line: thin wrappers that call services and print what happened."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import logging
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from app.config import Settings
+from app.context import AppContext
+from app.services.errors import KdmonError
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+Handler = Callable[[argparse.Namespace, AppContext], int]
+
+
+def _print(message: str) -> None:
+    print(message, flush=True)
+
+
+def _parse_time(value: str) -> datetime:
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not a date or time (use ISO 8601, e.g. 2026-11-27 or 2026-11-27T06:00)"
+        ) from exc
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+# --- handlers -----------------------------------------------------------------------------
+
+
+def cmd_init(args: argparse.Namespace, ctx: AppContext) -> int:
+    from db.migrate import upgrade
+
+    upgrade(ctx.settings.database_url)
+    _print(f"Database ready at {ctx.settings.database_url} (migrations applied).")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace, ctx: AppContext) -> int:
+    from app.services.demo import DemoOptions, run_demo
+
+    cmd_init(args, ctx)
+    summary = run_demo(ctx, DemoOptions(days=args.days, seed=args.seed, train=not args.no_train))
+    for line in summary.lines:
+        _print(f"  {line}")
+    _print(summary.headline())
+    return 0
+
+
+def cmd_demo_batch(args: argparse.Namespace, ctx: AppContext) -> int:
+    from app.services.demo import emit_next_day
+
+    for path in emit_next_day(ctx, seed=args.seed, into_inbox=not args.ingest):
+        _print(f"wrote {path}")
+    return 0
+
+
+def cmd_ingest(args: argparse.Namespace, ctx: AppContext) -> int:
+    from app.ingest import infer_line_spec, ingest_file
+    from app.services.lines import create_line, find_line
+    from db.engine import unit_of_work
+
+    failures = 0
+    for path in args.files:
+        if args.create_line:
+            with unit_of_work(ctx.factory) as session:
+                if find_line(session, args.line) is None:
+                    spec = infer_line_spec(Path(path), args.line)
+                    create_line(session, spec)
+                    _print(
+                        f"created line {args.line!r} with columns {', '.join(spec.feature_columns)}"
+                    )
+        try:
+            report = ingest_file(ctx.factory, ctx.settings, args.line, Path(path), source="cli")
+        except KdmonError as exc:
+            failures += 1
+            _print(f"error: {exc}")
+            continue
+        _print(report.summary())
+    return 1 if failures else 0
+
+
+def cmd_train(args: argparse.Namespace, ctx: AppContext) -> int:
+    from app.services.lines import list_line_names
+    from app.services.training import train_line
+    from db.engine import unit_of_work
+
+    params = _parse_params(args.param)
+    with unit_of_work(ctx.factory) as session:
+        names = list_line_names(session) if args.all else [args.line]
+    for name in names:
+        outcome = train_line(ctx.factory, ctx.settings, name, detector=args.detector, params=params)
+        _print(
+            f"{outcome.line}: v{outcome.version} ({outcome.detector}) {outcome.status.value} — "
+            f"{outcome.status_reason}; {outcome.n_train} rows, threshold {outcome.threshold:.4g}, "
+            f"{outcome.seconds:.1f} s"
+        )
+    return 0
+
+
+def cmd_score(args: argparse.Namespace, ctx: AppContext) -> int:
+    from app.services.lines import list_line_names
+    from app.services.scoring import ModelCache, score_line
+    from db.engine import unit_of_work
+
+    with unit_of_work(ctx.factory) as session:
+        names = list_line_names(session) if args.all else [args.line]
+    cache = ModelCache()
+    for name in names:
+        outcome = score_line(ctx.factory, ctx.settings, name, cache=cache)
+        note = f" ({outcome.skipped_reason})" if outcome.skipped_reason else ""
+        _print(
+            f"{outcome.line}: {outcome.samples_scored} samples in {outcome.batches_scored} "
+            f"batches scored, {outcome.samples_flagged} flagged{note}"
+        )
+    return 0
+
+
+def cmd_lines(args: argparse.Namespace, ctx: AppContext) -> int:
+    from app.services import lines as line_service
+    from db.engine import unit_of_work
+    from db.models import LineView
+
+    with unit_of_work(ctx.factory) as session:
+        if args.lines_command == "set-view":
+            line_service.set_line_view(session, args.line, LineView(args.view))
+        elif args.lines_command == "set-detector":
+            line_service.set_line_detector(
+                session, args.line, args.detector, _parse_params(args.param)
+            )
+        for line in line_service.list_lines(session):
+            _print(
+                f"{line.name}: {len(line.feature_columns)} features, view={line.view.value}, "
+                f"detector={line.detector}, retrain '{line.retrain_cron}' {line.timezone}"
+                + (" (paused)" if line.schedule_paused else "")
+            )
+    return 0
+
+
+def cmd_users(args: argparse.Namespace, ctx: AppContext) -> int:
+    from app.services import users
+    from db.engine import unit_of_work
+    from db.models import Role
+
+    with unit_of_work(ctx.factory) as session:
+        if args.users_command == "add":
+            password = args.password or os.environ.get("KDMON_NEW_PASSWORD")
+            if not password:
+                password = getpass.getpass(f"Password for {args.username}: ")
+            users.add_user(session, args.username, password, Role(args.role), actor=None)
+            _print(f"user {args.username!r} added with role {args.role}")
+        else:
+            for user in users.list_users(session):
+                state = "active" if user.active else "inactive"
+                _print(f"{user.username}: {user.role.value} ({state})")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace, ctx: AppContext) -> int:
+    from app.services.reports import ReportRequest, build_report, report_filename
+
+    request = ReportRequest(lines=tuple(args.line), start=args.start, end=args.end)
+    for fmt in args.format:
+        payload = build_report(ctx.factory, ctx.settings, request, fmt)
+        out = Path(args.out) / report_filename(request, fmt)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_bytes(payload)
+        _print(f"wrote {out} ({len(payload):,} bytes)")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace, ctx: AppContext) -> int:
+    command = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(REPO_ROOT / "streamlit_app.py"),
+        "--server.headless=true",
+        f"--server.port={args.port}",
+        f"--server.address={args.address}",
+        "--browser.gatherUsageStats=false",
+    ]
+    _print(f"Dashboard: http://localhost:{args.port}")
+    return subprocess.call(command, env=_child_env(ctx.settings))
+
+
+def cmd_scheduler(args: argparse.Namespace, ctx: AppContext) -> int:
+    from jobs.scheduler import run_scheduler
+
+    run_scheduler(ctx.settings, worker=not args.no_worker)
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace, ctx: AppContext) -> int:
+    from jobs.worker import run_worker
+
+    run_worker(ctx.settings)
+    return 0
+
+
+def cmd_run(args: argparse.Namespace, ctx: AppContext) -> int:
+    """The whole product on one machine: demo data, models, scheduler and dashboard."""
+    cmd_demo(args, ctx)
+    env = _child_env(ctx.settings)
+    log_path = ctx.settings.log_dir / "scheduler.log"
+    with log_path.open("ab") as log:
+        scheduler = subprocess.Popen(
+            [sys.executable, "-m", "app.cli", "scheduler"], env=env, stdout=log, stderr=log
+        )
+    _print(f"Scheduler running (pid {scheduler.pid}), log: {log_path}")
+    _print(f"Open http://localhost:{args.port} and log in as demo-admin / {DEMO_PASSWORD_HINT}")
+    try:
+        return cmd_serve(args, ctx)
+    finally:
+        scheduler.terminate()
+        scheduler.wait(timeout=30)
+
+
+DEMO_PASSWORD_HINT = "the password printed above"
+
+
+def _child_env(settings: Settings) -> dict[str, str]:
+    env = dict(os.environ)
+    env["KDMON_DATA_DIR"] = str(settings.data_dir.resolve())
+    env["KDMON_DATABASE_URL"] = settings.database_url
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
+    return env
+
+
+def _parse_params(pairs: Sequence[str] | None) -> dict[str, object] | None:
+    if not pairs:
+        return None
+    import json
+
+    params: dict[str, object] = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise KdmonError(f"--param expects NAME=VALUE, got {pair!r}")
+        key, raw = pair.split("=", 1)
+        try:
+            params[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            params[key] = raw
+    return params
+
+
+# --- parser -------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="kdmon", description="Factory anomaly monitoring with STKD."
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log more detail")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    sub.add_parser("init", help="create or migrate the database").set_defaults(func=cmd_init)
+
+    def add_demo_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--days", type=float, default=14.0, help="days of plant history")
+        p.add_argument("--seed", type=int, default=7)
+        p.add_argument("--no-train", action="store_true", help="only load the demo data")
+
+    demo = sub.add_parser("demo", help="load the demo plant, train and score every line")
+    add_demo_options(demo)
+    demo.set_defaults(func=cmd_demo)
+
+    batch = sub.add_parser("demo-batch", help="emit the demo plant's next day as a batch")
+    batch.add_argument("--seed", type=int, default=7)
+    batch.add_argument("--ingest", action="store_true", help="ingest now instead of the inbox")
+    batch.set_defaults(func=cmd_demo_batch)
+
+    ingest = sub.add_parser("ingest", help="ingest CSV, Parquet or XLSX files into a line")
+    ingest.add_argument("--line", required=True)
+    ingest.add_argument("--create-line", action="store_true", help="infer the line from the file")
+    ingest.add_argument("files", nargs="+")
+    ingest.set_defaults(func=cmd_ingest)
+
+    train = sub.add_parser("train", help="train a new model version")
+    target = train.add_mutually_exclusive_group(required=True)
+    target.add_argument("--line")
+    target.add_argument("--all", action="store_true")
+    train.add_argument("--detector", help="override the line's trainer (see `kdmon detectors`)")
+    train.add_argument("--param", action="append", help="detector parameter NAME=VALUE")
+    train.set_defaults(func=cmd_train)
+
+    score = sub.add_parser("score", help="score unscored batches with the active model")
+    target = score.add_mutually_exclusive_group(required=True)
+    target.add_argument("--line")
+    target.add_argument("--all", action="store_true")
+    score.set_defaults(func=cmd_score)
+
+    lines = sub.add_parser("lines", help="list lines or change their settings")
+    lines_sub = lines.add_subparsers(dest="lines_command")
+    lines_sub.add_parser("list")
+    view = lines_sub.add_parser("set-view", help="score a line as rows or as time windows")
+    view.add_argument("line")
+    view.add_argument("view", choices=["rows", "windows"])
+    det = lines_sub.add_parser("set-detector", help="choose a line's trainer")
+    det.add_argument("line")
+    det.add_argument("detector")
+    det.add_argument("--param", action="append")
+    lines.set_defaults(func=cmd_lines)
+
+    detectors = sub.add_parser("detectors", help="list the available trainers")
+    detectors.set_defaults(func=lambda a, c: _list_detectors())
+
+    users = sub.add_parser("users", help="manage dashboard accounts")
+    users_sub = users.add_subparsers(dest="users_command", required=True)
+    add = users_sub.add_parser("add")
+    add.add_argument("username")
+    add.add_argument("--role", choices=["viewer", "reviewer", "admin"], default="viewer")
+    add.add_argument("--password", help="or KDMON_NEW_PASSWORD, or asked interactively")
+    users_sub.add_parser("list")
+    users.set_defaults(func=cmd_users)
+
+    report = sub.add_parser("report", help="write a PDF / CSV / XLSX report")
+    report.add_argument("--line", action="append", required=True)
+    report.add_argument("--start", type=_parse_time, required=True)
+    report.add_argument("--end", type=_parse_time, required=True)
+    report.add_argument("--format", action="append", choices=["pdf", "csv", "xlsx"], default=None)
+    report.add_argument("--out", default=".")
+    report.set_defaults(func=cmd_report)
+
+    serve = sub.add_parser("serve", help="serve the dashboard")
+    serve.add_argument("--port", type=int, default=8501)
+    serve.add_argument("--address", default="0.0.0.0")
+    serve.set_defaults(func=cmd_serve)
+
+    run = sub.add_parser("run", help="demo data, training, scheduler and dashboard in one go")
+    add_demo_options(run)
+    run.add_argument("--port", type=int, default=8501)
+    run.add_argument("--address", default="0.0.0.0")
+    run.set_defaults(func=cmd_run)
+
+    scheduler = sub.add_parser("scheduler", help="run the scheduler process")
+    scheduler.add_argument("--no-worker", action="store_true", help="only enqueue, run no jobs")
+    scheduler.set_defaults(func=cmd_scheduler)
+
+    sub.add_parser("worker", help="run a worker that executes queued jobs").set_defaults(
+        func=cmd_worker
+    )
+    return parser
+
+
+def _list_detectors() -> int:
+    from detectors import available_detectors
+
+    for name in available_detectors():
+        _print(name)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "format", "unset") is None:
+        args.format = ["pdf"]
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        ctx = AppContext.create()
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        return int(args.func(args, ctx) or 0)
+    except KdmonError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        ctx.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

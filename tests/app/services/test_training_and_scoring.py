@@ -1,0 +1,167 @@
+"""Training and scoring services against a real database (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.config import Settings
+from app.services.artifacts import ArtifactError, load_artifact
+from app.services.scoring import score_line
+from app.services.thresholds import current_threshold, set_threshold
+from app.services.training import train_line
+from db.engine import unit_of_work
+from db.models import Batch, ModelStatus, ModelVersion, Review, Sample, Score, Verdict
+from tests.seeding import correlated_rows, seed_line
+
+
+def test_training_creates_an_active_version_and_scoring_covers_every_sample(
+    settings: Settings, session_factory: sessionmaker[Session]
+) -> None:
+    X, labels = correlated_rows(1200, 6, 0.05, seed=1)
+    line_id, batch_ids = seed_line(session_factory, "press-1", X, batches=3)
+
+    outcome = train_line(session_factory, settings, "press-1")
+    assert outcome.version == 1 and outcome.status == ModelStatus.ACTIVE
+    scored = score_line(session_factory, settings, "press-1")
+    assert scored.batches_scored == 3 and scored.samples_scored == 1200
+
+    with unit_of_work(session_factory) as session:
+        rows = session.execute(
+            select(Sample.row_number, Score.score, Score.flagged, Score.top_features)
+            .join(Score, Score.sample_id == Sample.id)
+            .where(Score.line_id == line_id)
+            .order_by(Sample.id)
+        ).all()
+        assert len(rows) == 1200
+        scores = np.array([r.score for r in rows])
+        # Injected anomalies score clearly higher than normal rows.
+        assert scores[labels].mean() > scores[~labels].mean()
+        assert 0 < sum(r.flagged for r in rows) < 400
+        assert len(rows[0].top_features) == 3 and rows[0].top_features[0]["feature"].startswith("s")
+        assert session.scalar(select(func.count()).where(Batch.scored_at.is_(None))) == 0
+
+    # Nothing left to score: a second pass is a no-op.
+    again = score_line(session_factory, settings, "press-1")
+    assert again.samples_scored == 0
+
+
+def test_confirmed_anomalies_never_reach_training_and_counts_are_recorded(
+    settings: Settings, session_factory: sessionmaker[Session]
+) -> None:
+    X, labels = correlated_rows(600, 5, 0.05, seed=2)
+    seed_line(session_factory, "mill", X)
+    with unit_of_work(session_factory) as session:
+        ids = list(session.scalars(select(Sample.id).order_by(Sample.id)))
+        anomalies = [ids[i] for i in np.flatnonzero(labels)[:10]]
+        normals = [ids[i] for i in np.flatnonzero(~labels)[:7]]
+        for sid in anomalies:
+            session.add(Review(sample_id=sid, verdict=Verdict.CONFIRMED, reviewer="r"))
+        for sid in normals:
+            session.add(Review(sample_id=sid, verdict=Verdict.DISMISSED, reviewer="r"))
+        # A later verdict replaces an earlier one: this sample is no longer confirmed.
+        session.add(Review(sample_id=anomalies[0], verdict=Verdict.UNSURE, reviewer="r"))
+
+    outcome = train_line(session_factory, settings, "mill")
+    assert outcome.n_known_anomaly == 9
+    assert outcome.n_known_normal == 7
+    assert outcome.n_train == 600 - 9
+
+
+def test_a_model_that_flags_too_much_recent_data_stays_a_candidate(
+    settings: Settings, session_factory: sessionmaker[Session]
+) -> None:
+    X, _ = correlated_rows(1000, 4, 0.02, seed=3)
+    seed_line(session_factory, "kiln", X[:900])
+    first = train_line(session_factory, settings, "kiln")
+    assert first.status == ModelStatus.ACTIVE
+
+    # The newest rows drift far away: the new model flags most of them, far beyond the
+    # share its contamination allows, so it must not replace the serving model.
+    drifted = X[900:] + 8.0
+    with unit_of_work(session_factory) as session:
+        line_id = session.scalar(select(ModelVersion.line_id))
+    _append_rows(session_factory, line_id, drifted, offset=900)
+    second = train_line(session_factory, settings, "kiln")
+    assert second.status == ModelStatus.CANDIDATE
+    assert "kept as candidate" in second.status_reason
+    with unit_of_work(session_factory) as session:
+        active = session.scalar(
+            select(ModelVersion).where(ModelVersion.status == ModelStatus.ACTIVE)
+        )
+        assert active is not None and active.version == 1
+
+
+def _append_rows(factory: sessionmaker[Session], line_id: int, X: np.ndarray, offset: int) -> None:
+    from datetime import timedelta
+
+    from sqlalchemy import insert
+
+    from tests.seeding import START
+
+    with unit_of_work(factory) as session:
+        batch = Batch(
+            line_id=line_id,
+            source="test",
+            filename="more.csv",
+            sha256="f" * 64,
+            raw_path="",
+            size_bytes=0,
+        )
+        session.add(batch)
+        session.flush()
+        session.execute(
+            insert(Sample),
+            [
+                {
+                    "line_id": line_id,
+                    "batch_id": batch.id,
+                    "row_number": i + 1,
+                    "ts": START + timedelta(minutes=offset + i),
+                    "values": {f"s{j}": float(v) for j, v in enumerate(row)},
+                }
+                for i, row in enumerate(X)
+            ],
+        )
+
+
+def test_artifacts_refuse_to_load_when_modified(
+    settings: Settings, session_factory: sessionmaker[Session]
+) -> None:
+    X, _ = correlated_rows(300, 4, 0.05, seed=4)
+    seed_line(session_factory, "oven", X)
+    train_line(session_factory, settings, "oven")
+    with unit_of_work(session_factory) as session:
+        model = session.scalar(select(ModelVersion))
+        path, checksum = Path(model.artifact_path), model.artifact_sha256
+    detector = load_artifact(path, checksum)
+    assert np.all(np.isfinite(detector.decision_function(X[:10])))
+
+    target = next(p for p in (path / "detector").rglob("*") if p.is_file())
+    target.write_bytes(target.read_bytes() + b"tampered")
+    with pytest.raises(ArtifactError):
+        load_artifact(path, checksum)
+
+
+def test_moving_the_threshold_versions_it_and_reflags_scores(
+    settings: Settings, session_factory: sessionmaker[Session]
+) -> None:
+    X, _ = correlated_rows(400, 4, 0.05, seed=5)
+    line_id, _ = seed_line(session_factory, "lathe", X)
+    train_line(session_factory, settings, "lathe")
+    score_line(session_factory, settings, "lathe")
+    with unit_of_work(session_factory) as session:
+        before = session.scalar(select(func.count()).where(Score.flagged.is_(True)))
+        scores = sorted(session.scalars(select(Score.score)), reverse=True)
+        set_threshold(session, line_id, scores[4], actor="admin", reason="fewer alarms")
+    with unit_of_work(session_factory) as session:
+        after = session.scalar(select(func.count()).where(Score.flagged.is_(True)))
+        info = current_threshold(session, line_id)
+    assert after == 5 and before != after
+    assert (
+        info is not None and info.value == pytest.approx(scores[4]) and info.created_by == "admin"
+    )

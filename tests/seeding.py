@@ -1,0 +1,83 @@
+"""Small, realistic data for service tests, written the way ingest writes it (bulk inserts)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+from sqlalchemy import insert
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.services.lines import LineSpec, create_line
+from db.engine import unit_of_work
+from db.models import Batch, Sample
+
+START = datetime(2026, 11, 1, tzinfo=UTC)
+
+
+def correlated_rows(
+    n: int, d: int, anomaly_share: float, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Rows on a low-dimensional manifold; anomalies break the correlation structure."""
+    rng = np.random.default_rng(seed)
+    latent = rng.normal(size=(n, 2))
+    mixing = rng.normal(size=(2, d))
+    X = latent @ mixing + 0.1 * rng.normal(size=(n, d))
+    labels = np.zeros(n, dtype=bool)
+    idx = rng.choice(n, size=int(round(anomaly_share * n)), replace=False)
+    X[idx] += rng.normal(scale=3.0, size=(len(idx), d))
+    labels[idx] = True
+    return X.astype(np.float32), labels
+
+
+def seed_line(
+    factory: sessionmaker[Session],
+    name: str,
+    X: np.ndarray,
+    *,
+    start: datetime = START,
+    step: timedelta = timedelta(minutes=1),
+    detector: str = "iforest",
+    batches: int = 1,
+    contamination: float | None = 0.05,
+) -> tuple[int, list[int]]:
+    """Create a line holding ``X`` split into ``batches`` batches; returns (line id, batch ids)."""
+    columns = tuple(f"s{j}" for j in range(X.shape[1]))
+    batch_ids: list[int] = []
+    with unit_of_work(factory) as session:
+        line = create_line(
+            session,
+            LineSpec(
+                name=name, feature_columns=columns, detector=detector, contamination=contamination
+            ),
+        )
+        for b, chunk in enumerate(np.array_split(np.arange(len(X)), batches)):
+            batch = Batch(
+                line_id=line.id,
+                source="test",
+                filename=f"{name}-{b}.csv",
+                sha256=f"{name}-{b}".ljust(64, "0")[:64],
+                raw_path="",
+                size_bytes=0,
+                n_received=len(chunk),
+                n_accepted=len(chunk),
+                first_ts=start + step * int(chunk[0]),
+                last_ts=start + step * int(chunk[-1]),
+            )
+            session.add(batch)
+            session.flush()
+            batch_ids.append(batch.id)
+            session.execute(
+                insert(Sample),
+                [
+                    {
+                        "line_id": line.id,
+                        "batch_id": batch.id,
+                        "row_number": int(i) + 1,
+                        "ts": start + step * int(i),
+                        "values": {c: float(X[i, j]) for j, c in enumerate(columns)},
+                    }
+                    for i in chunk
+                ],
+            )
+        return line.id, batch_ids
