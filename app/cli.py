@@ -9,7 +9,6 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 
 from app.config import Settings
@@ -22,16 +21,6 @@ Handler = Callable[[argparse.Namespace, AppContext], int]
 
 def _print(message: str) -> None:
     print(message, flush=True)
-
-
-def _parse_time(value: str) -> datetime:
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(
-            f"{value!r} is not a date or time (use ISO 8601, e.g. 2026-11-27 or 2026-11-27T06:00)"
-        ) from exc
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 # --- handlers -----------------------------------------------------------------------------
@@ -168,7 +157,7 @@ def cmd_users(args: argparse.Namespace, ctx: AppContext) -> int:
 def cmd_report(args: argparse.Namespace, ctx: AppContext) -> int:
     from app.services.reports import ReportRequest, build_report, report_filename
 
-    request = ReportRequest(lines=tuple(args.line), start=args.start, end=args.end)
+    request = ReportRequest.parse(args.line, args.start, args.end)
     for fmt in args.format:
         payload = build_report(ctx.factory, ctx.settings, request, fmt)
         out = Path(args.out) / report_filename(request, fmt)
@@ -326,8 +315,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     report = sub.add_parser("report", help="write a PDF / CSV / XLSX report")
     report.add_argument("--line", action="append", required=True)
-    report.add_argument("--start", type=_parse_time, required=True)
-    report.add_argument("--end", type=_parse_time, required=True)
+    report.add_argument("--start", required=True, help="ISO date or time (UTC if no zone)")
+    report.add_argument("--end", required=True, help="a date-only end includes that whole day")
     report.add_argument("--format", action="append", choices=["pdf", "csv", "xlsx"], default=None)
     report.add_argument("--out", default=".")
     report.set_defaults(func=cmd_report)
