@@ -1,0 +1,171 @@
+"""Plotly figures shared by pages; the threshold is always drawn in."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+import plotly.graph_objects as go
+
+from app.services.queries import SeriesPoint
+from app.ui.adapters import TimelinePoint
+
+THRESHOLD_COLOR = "#d62728"
+FLAG_COLOR = "#ff7f0e"
+
+
+def _threshold(fig: go.Figure, threshold: float | None, label: str = "threshold") -> None:
+    if threshold is not None:
+        fig.add_hline(
+            y=threshold,
+            line_dash="dash",
+            line_color=THRESHOLD_COLOR,
+            annotation_text=f"{label} {threshold:.3g}",
+            annotation_position="top left",
+        )
+
+
+def timeline_figure(points: Sequence[TimelinePoint], threshold: float | None) -> go.Figure:
+    """Min-max band, mean line and flagged buckets of a downsampled score timeline."""
+    times = [p.time for p in points]
+    fig = go.Figure()
+    fig.add_trace(
+        go.Scatter(
+            x=times,
+            y=[p.max_score for p in points],
+            mode="lines",
+            line_width=0,
+            showlegend=False,
+            hoverinfo="skip",
+        )
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=times,
+            y=[p.min_score for p in points],
+            mode="lines",
+            line_width=0,
+            fill="tonexty",
+            fillcolor="rgba(31,119,180,0.2)",
+            name="min-max",
+        )
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=times,
+            y=[p.mean_score for p in points],
+            mode="lines",
+            name="mean score",
+            line_color="#1f77b4",
+        )
+    )
+    flagged = [p for p in points if p.flagged]
+    fig.add_trace(
+        go.Scatter(
+            x=[p.time for p in flagged],
+            y=[p.max_score for p in flagged],
+            mode="markers",
+            name="flagged",
+            marker={"color": FLAG_COLOR, "size": 7},
+            text=[f"{p.flagged} flagged" for p in flagged],
+        )
+    )
+    _threshold(fig, threshold)
+    fig.update_layout(
+        height=320,
+        margin={"l": 10, "r": 10, "t": 30, "b": 10},
+        yaxis_title="anomaly score",
+        legend_orientation="h",
+    )
+    return fig
+
+
+def neighbourhood_figure(
+    points: Sequence[SeriesPoint], sample_id: int, threshold: float | None
+) -> go.Figure:
+    """Scores of the samples around one sample, that sample highlighted."""
+    x: list[datetime | int] = [p.ts if p.ts is not None else p.sample_id for p in points]
+    fig = go.Figure()
+    fig.add_trace(
+        go.Scatter(
+            x=x,
+            y=[p.score for p in points],
+            mode="lines+markers",
+            name="score",
+            marker={"size": 4},
+            customdata=[p.sample_id for p in points],
+            hovertemplate="sample %{customdata}<br>score %{y:.3f}<extra></extra>",
+        )
+    )
+    here = [(xi, p) for xi, p in zip(x, points, strict=True) if p.sample_id == sample_id]
+    if here:
+        fig.add_trace(
+            go.Scatter(
+                x=[here[0][0]],
+                y=[here[0][1].score],
+                mode="markers",
+                name=f"sample {sample_id}",
+                marker={"color": FLAG_COLOR, "size": 14, "symbol": "diamond"},
+            )
+        )
+    _threshold(fig, threshold)
+    fig.update_layout(
+        height=300,
+        margin={"l": 10, "r": 10, "t": 30, "b": 10},
+        yaxis_title="anomaly score",
+        legend_orientation="h",
+    )
+    return fig
+
+
+def contributions_figure(top: Sequence[tuple[str, float]]) -> go.Figure:
+    items = list(top)[::-1]
+    fig = go.Figure(
+        go.Bar(
+            x=[v for _, v in items],
+            y=[n for n, _ in items],
+            orientation="h",
+            marker_color=FLAG_COLOR,
+        )
+    )
+    fig.update_layout(
+        height=60 + 28 * len(items),
+        margin={"l": 10, "r": 10, "t": 10, "b": 10},
+        xaxis_title="contribution",
+    )
+    return fig
+
+
+def histogram_figure(
+    bins: Sequence[tuple[float, float, int]], current: float, candidate: float
+) -> go.Figure:
+    fig = go.Figure(
+        go.Bar(
+            x=[(lo + hi) / 2 for lo, hi, _ in bins],
+            y=[c for _, _, c in bins],
+            width=[hi - lo for lo, hi, _ in bins],
+            name="samples",
+            marker_color="#1f77b4",
+        )
+    )
+    fig.add_vline(
+        x=current,
+        line_dash="dash",
+        line_color=THRESHOLD_COLOR,
+        annotation_text=f"current {current:.3g}",
+    )
+    if candidate != current:
+        fig.add_vline(
+            x=candidate,
+            line_color=FLAG_COLOR,
+            annotation_text=f"candidate {candidate:.3g}",
+            annotation_position="bottom right",
+        )
+    fig.update_layout(
+        height=300,
+        margin={"l": 10, "r": 10, "t": 30, "b": 10},
+        yaxis_type="log",
+        xaxis_title="anomaly score",
+        yaxis_title="samples (log)",
+    )
+    return fig

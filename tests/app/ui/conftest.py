@@ -1,0 +1,55 @@
+"""AppTest fixtures: a seeded SQLite database the app finds through KDMON_* env vars."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy.orm import Session, sessionmaker
+from streamlit.testing.v1 import AppTest
+
+from app.config import Settings
+from app.ui.common import AUTH_KEY
+from db.engine import make_engine, make_session_factory
+from tests.app.ui.seed import Seeded, seed_plant
+
+REPO = Path(__file__).resolve().parents[3]
+ENTRYPOINT = str(REPO / "streamlit_app.py")
+
+
+@pytest.fixture
+def app_factory(
+    sqlite_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> sessionmaker[Session]:
+    monkeypatch.setenv("KDMON_DATA_DIR", str(sqlite_settings.data_dir))
+    monkeypatch.setenv("KDMON_DATABASE_URL", sqlite_settings.database_url)
+    monkeypatch.chdir(REPO)
+    engine = make_engine(sqlite_settings.database_url)
+    yield make_session_factory(engine)  # type: ignore[misc]
+    engine.dispose()
+
+
+@pytest.fixture
+def seeded(app_factory: sessionmaker[Session]) -> Seeded:
+    return seed_plant(app_factory)
+
+
+@pytest.fixture
+def app_as() -> Callable[..., AppTest]:
+    """An AppTest of the whole app, logged in as ``username`` and opened on ``page``."""
+
+    def make(username: str | None, page: str | None = None, **query: str) -> AppTest:
+        at = AppTest.from_file(ENTRYPOINT, default_timeout=60)
+        if username is not None:
+            at.session_state[AUTH_KEY] = {"username": username, "logged_in_at": datetime.now(UTC)}
+        for key, value in query.items():
+            at.query_params[key] = value
+        at.run()
+        if page is not None:
+            at.switch_page(page)
+            at.run()
+        return at
+
+    return make

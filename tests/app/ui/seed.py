@@ -1,0 +1,195 @@
+"""A small, realistic plant for dashboard tests: users, one line, scored samples, reviews.
+
+Written straight through the models (bulk inserts) so the tests do not depend on the ingest,
+training or scoring services, which other people own and change.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from functools import cache
+
+from sqlalchemy import insert, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.services.auth import hash_password
+from db.engine import unit_of_work
+from db.models import (
+    Batch,
+    GroundTruth,
+    JobRun,
+    Line,
+    ModelStatus,
+    ModelVersion,
+    Role,
+    RunStatus,
+    Sample,
+    Score,
+    User,
+)
+
+PASSWORD = "correct-horse-9"
+USERS = {"ada": Role.ADMIN, "rita": Role.REVIEWER, "vic": Role.VIEWER}
+FEATURES = ["pressure", "temperature", "vibration"]
+THRESHOLD = 0.8
+
+
+@cache
+def password_hash() -> str:
+    """Argon2 costs ~0.5 s a hash on a small CI box: hash the shared test password once."""
+    return hash_password(PASSWORD)
+
+
+@dataclass(frozen=True)
+class Seeded:
+    line_id: int
+    model_version_id: int
+    sample_ids: list[int]
+    flagged_ids: list[int]  # highest score first
+    now: datetime
+
+
+def seed_plant(
+    factory: sessionmaker[Session],
+    *,
+    n_samples: int = 120,
+    flag_every: int = 10,
+    now: datetime | None = None,
+    line_name: str = "press-1",
+    with_users: bool = True,
+    ground_truth: bool = True,
+) -> Seeded:
+    """One line with ``n_samples`` samples a minute apart, every ``flag_every``-th flagged."""
+    now = now or datetime.now(UTC).replace(microsecond=0)
+    start = now - timedelta(minutes=n_samples)
+    with unit_of_work(factory) as session:
+        if with_users:
+            session.add_all(
+                User(
+                    username=name,
+                    role=role,
+                    password_hash=password_hash(),
+                    active=True,
+                    failed_logins=0,
+                )
+                for name, role in USERS.items()
+            )
+        line = Line(
+            name=line_name,
+            description="Hydraulic press",
+            feature_columns=FEATURES,
+            units={"pressure": "bar", "temperature": "degC", "vibration": "mm/s"},
+            timestamp_column="timestamp",
+        )
+        session.add(line)
+        session.flush()
+        batch = Batch(
+            line_id=line.id,
+            source="cli",
+            filename="day1.csv",
+            sha256=f"{line.id:064d}",
+            raw_path="raw/day1.csv",
+            size_bytes=1000,
+            n_received=n_samples,
+            n_accepted=n_samples,
+            first_ts=start,
+            last_ts=now,
+            scored_at=now,
+        )
+        model = ModelVersion(
+            line_id=line.id,
+            version=1,
+            detector="stkd",
+            status=ModelStatus.ACTIVE,
+            threshold=THRESHOLD,
+            feature_columns=FEATURES,
+            artifact_path="models/v1",
+            artifact_sha256="0" * 64,
+            activated_at=now - timedelta(days=1),
+            created_at=now - timedelta(days=1),
+        )
+        session.add_all([batch, model])
+        session.flush()
+        samples = []
+        for i in range(n_samples):
+            flagged = i % flag_every == flag_every - 1
+            samples.append(
+                {
+                    "line_id": line.id,
+                    "batch_id": batch.id,
+                    "row_number": i + 1,
+                    "ts": start + timedelta(minutes=i),
+                    "values": {
+                        "pressure": 100.0 + (i % 7) + (40.0 if flagged else 0.0),
+                        "temperature": 60.0 + (i % 5) * 0.5,
+                        "vibration": 2.0 + (i % 3) * 0.1,
+                    },
+                    "repaired": False,
+                }
+            )
+        session.execute(insert(Sample), samples)
+        ids = list(
+            session.scalars(select(Sample.id).where(Sample.line_id == line.id).order_by(Sample.id))
+        )
+        scores = []
+        flagged_ids = []
+        for i, sample_id in enumerate(ids):
+            flagged = i % flag_every == flag_every - 1
+            score = 0.85 + i / (n_samples * 100) if flagged else 0.1 + (i % 13) / 100
+            if flagged:
+                flagged_ids.append(sample_id)
+            scores.append(
+                {
+                    "sample_id": sample_id,
+                    "line_id": line.id,
+                    "model_version_id": model.id,
+                    "ts": samples[i]["ts"],
+                    "score": score,
+                    "threshold": THRESHOLD,
+                    "flagged": flagged,
+                    "top_features": [
+                        {"feature": "pressure", "contribution": 0.7 if flagged else 0.1},
+                        {"feature": "vibration", "contribution": 0.2},
+                    ],
+                    "scored_at": now,
+                }
+            )
+        session.execute(insert(Score), scores)
+        if ground_truth:
+            session.execute(
+                insert(GroundTruth),
+                [
+                    {
+                        "sample_id": sid,
+                        "is_anomaly": sid in flagged_ids[:-1] or i == 0,
+                        "fault_kind": "spike" if sid in flagged_ids else None,
+                    }
+                    for i, sid in enumerate(ids)
+                ],
+            )
+        session.add_all(
+            [
+                JobRun(
+                    job="retrain",
+                    line_id=line.id,
+                    trigger="schedule",
+                    status=RunStatus.SUCCEEDED,
+                    queued_at=now - timedelta(days=1),
+                    finished_at=now - timedelta(days=1),
+                    model_version_id=model.id,
+                ),
+                JobRun(
+                    job="score",
+                    line_id=line.id,
+                    trigger="schedule",
+                    status=RunStatus.FAILED,
+                    queued_at=now - timedelta(minutes=5),
+                    finished_at=now - timedelta(minutes=4),
+                    error="ValueError: column 'pressure' missing\ntraceback...",
+                ),
+            ]
+        )
+        line_id, model_id = line.id, model.id
+    flagged_ids.reverse()  # highest score first
+    return Seeded(line_id, model_id, ids, flagged_ids, now)

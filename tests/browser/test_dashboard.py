@@ -1,0 +1,131 @@
+"""The dashboard in a real browser: log in, review flagged samples, role limits, screenshots.
+
+Run with ``pytest -m browser tests/browser``; screenshots land in ``docs/screenshots/``.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from tests.app.ui.seed import PASSWORD
+from tests.browser.conftest import REPO, Server
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+SHOTS = REPO / "docs" / "screenshots"
+TIMEOUT_MS = 30_000
+
+
+def _log_in(browser, server: Server, username: str):  # type: ignore[no-untyped-def]
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.set_default_timeout(TIMEOUT_MS)
+    page.goto(server.url)
+    page.get_by_label("User name").fill(username)
+    page.get_by_role("textbox", name="Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.get_by_role("heading", name="Overview").wait_for()
+    return page
+
+
+def _open(page, link: str, heading: str | None = None):  # type: ignore[no-untyped-def]
+    page.get_by_test_id("stSidebarNav").get_by_role("link", name=link).click()
+    page.get_by_role("heading", name=heading or link).first.wait_for()
+    _settle(page)
+
+
+def _settle(page) -> None:  # type: ignore[no-untyped-def]
+    """Wait until Streamlit stops running the script, then give charts a moment to draw."""
+    page.wait_for_timeout(300)
+    page.get_by_test_id("stStatusWidget").wait_for(state="detached", timeout=TIMEOUT_MS)
+    page.wait_for_timeout(800)
+
+
+def _shot(page, name: str) -> Path:  # type: ignore[no-untyped-def]
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    path = SHOTS / name
+    page.evaluate("document.querySelectorAll('section, div').forEach(e => { e.scrollTop = 0; })")
+    page.wait_for_timeout(300)
+    page.screenshot(path=str(path), full_page=True)
+    return path
+
+
+def _matches(page) -> int:  # type: ignore[no-untyped-def]
+    text = page.get_by_text(re.compile(r"flagged sample\(s\) match")).inner_text()
+    return int(text.split()[0])
+
+
+def _review(page, sample_id: int, verdict_label: str, comment: str) -> None:  # type: ignore[no-untyped-def]
+    form = page.get_by_test_id("stForm")
+    box = form.get_by_test_id("stMultiSelect").get_by_role("combobox")
+    box.click()
+    box.fill(str(sample_id))
+    page.keyboard.press("Enter")
+    page.keyboard.press("Escape")
+    form.get_by_text(verdict_label).click()
+    form.get_by_label("Comment (optional)").fill(comment)
+    form.get_by_role("button", name="Save verdict").click()
+
+
+def test_reviewer_confirms_and_dismisses_and_the_counts_change(server: Server, browser) -> None:  # type: ignore[no-untyped-def]
+    page = _log_in(browser, server, "rita")
+    _settle(page)
+    _shot(page, "overview.png")
+    _open(page, "Review queue")
+    before = _matches(page)
+    assert before == len(server.seeded.flagged_ids)
+    first, second = server.seeded.flagged_ids[:2]
+
+    _review(page, first, "Confirm anomaly", "real pressure spike")
+    page.get_by_text("Saved 'confirmed' for 1 sample(s).").first.wait_for()
+    _settle(page)
+    assert _matches(page) == before - 1
+
+    _review(page, second, "Dismiss (false alarm)", "valve test, expected")
+    page.get_by_text("Saved 'dismissed' for 1 sample(s).").first.wait_for()
+    _settle(page)
+    assert _matches(page) == before - 2
+    _shot(page, "review_queue.png")
+
+    page.get_by_role("button", name="Open sample detail").click()
+    page.get_by_role("heading", name="Sample detail").wait_for()
+    _settle(page)
+    _shot(page, "sample_detail.png")
+
+    for link, name in [
+        ("Threshold what-if", "threshold_whatif.png"),
+        ("Models", "models.png"),
+        ("Schedules", "schedules.png"),
+        ("Data", "data.png"),
+        ("Reports", "reports.png"),
+    ]:
+        _open(page, link)
+        _shot(page, name)
+    page.close()
+
+
+def test_viewer_sees_the_queue_but_cannot_review(server: Server, browser) -> None:  # type: ignore[no-untyped-def]
+    page = _log_in(browser, server, "vic")
+    nav = page.get_by_test_id("stSidebarNav")
+    assert nav.get_by_role("link", name="Users").count() == 0
+    assert nav.get_by_role("link", name="Threshold what-if").count() == 0
+    _open(page, "Review queue")
+    assert _matches(page) > 0
+    page.get_by_text("You have read-only access (viewer)").wait_for()
+    assert page.get_by_role("button", name="Save verdict").count() == 0
+    _shot(page, "review_queue_viewer.png")
+    page.close()
+
+
+def test_admin_pages(server: Server, browser) -> None:  # type: ignore[no-untyped-def]
+    page = _log_in(browser, server, "ada")
+    _open(page, "Audit log")
+    page.get_by_test_id("stDataFrame").first.wait_for()
+    _shot(page, "audit.png")
+    _open(page, "Users")
+    _shot(page, "users.png")
+    page.get_by_test_id("stSidebar").get_by_role("button", name="Log out").click()
+    page.get_by_role("button", name="Log in").wait_for()
+    _shot(page, "login.png")
+    page.close()
