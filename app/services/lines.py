@@ -8,8 +8,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.services import audit
+from app.services.auth import Actor, require
 from app.services.errors import NotFoundError, ValidationError
-from db.models import Line, LineView
+from db.models import Line, LineView, Role
 
 
 @dataclass(frozen=True)
@@ -117,3 +119,57 @@ def set_line_detector(
     line.detector = detector
     line.detector_params = dict(params or {})
     return line
+
+
+# --- admin changes from the dashboard (role-checked and audited) ------------------------------
+
+
+def change_line_detector(
+    session: Session,
+    actor: Actor,
+    line: str | int,
+    detector: str,
+    params: dict[str, Any] | None = None,
+) -> Line:
+    """Choose the trainer a line's next retrain uses (admin); audited with before and after.
+
+    The active model keeps serving until a retrain with the new detector passes its checks.
+    """
+    require(actor, Role.ADMIN)
+    target = get_line(session, line)
+    before = {"detector": target.detector, "params": dict(target.detector_params or {})}
+    set_line_detector(session, target.name, detector, params)
+    after = {"detector": target.detector, "params": dict(target.detector_params or {})}
+    if after != before:
+        audit.record(
+            session,
+            actor.username,
+            "line.detector",
+            f"line:{target.name}",
+            {"before": before, "after": after},
+        )
+    session.flush()
+    return target
+
+
+def change_line_view(session: Session, actor: Actor, line: str | int, view: LineView | str) -> Line:
+    """Switch a line between scoring single rows and sliding windows (admin); audited."""
+    require(actor, Role.ADMIN)
+    try:
+        wanted = LineView(view)
+    except ValueError as exc:
+        choices = ", ".join(v.value for v in LineView)
+        raise ValidationError(f"Unknown view {view!r}; choose one of {choices}.") from exc
+    target = get_line(session, line)
+    before = LineView(target.view)
+    set_line_view(session, target.name, wanted)
+    if before != wanted:
+        audit.record(
+            session,
+            actor.username,
+            "line.view",
+            f"line:{target.name}",
+            {"before": before.value, "after": wanted.value},
+        )
+    session.flush()
+    return target

@@ -21,12 +21,14 @@ from sqlalchemy import ColumnElement, Select, and_, case, exists, func, select
 from sqlalchemy.orm import Session, aliased
 
 from app.services.errors import NotFoundError, ValidationError
+from app.services.models import list_model_versions
 from app.services.review import ReviewEntry, current_verdicts, review_history
 from db.models import (
     Batch,
     GroundTruth,
     JobRun,
     Line,
+    LineView,
     ModelStatus,
     ModelVersion,
     Review,
@@ -36,6 +38,7 @@ from db.models import (
     ThresholdVersion,
     Verdict,
 )
+from db.timeline import TimelinePoint, score_timeline
 
 T = TypeVar("T")
 
@@ -664,3 +667,109 @@ def recent_batches(session: Session, limit: int = 50, offset: int = 0) -> Page[B
         for b, name in rows
     ]
     return Page(items, int(total), limit, offset)
+
+
+# --- score timeline ---------------------------------------------------------------------------
+
+
+def score_timeline_for_line(
+    session: Session, line_id: int, start: datetime, end: datetime, buckets: int = 500
+) -> list[TimelinePoint]:
+    """A line's score timeline, downsampled in SQL by :func:`db.timeline.score_timeline`.
+
+    The active model's scores when it scored anything in the range (so a rescored period is
+    not counted twice); otherwise every stored score, so a line whose older data was scored by
+    a retired model still shows a timeline.
+    """
+    active = session.scalar(
+        select(ModelVersion.id)
+        .where(ModelVersion.line_id == line_id, ModelVersion.status == ModelStatus.ACTIVE)
+        .limit(1)
+    )
+    if active is not None:
+        points = score_timeline(
+            session, line_id, start, end, buckets=buckets, model_version_id=active
+        )
+        if points:
+            return points
+    return score_timeline(session, line_id, start, end, buckets=buckets)
+
+
+# --- models and line settings -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ModelVersionRow:
+    """One trained version of a line's model, detached from the session."""
+
+    id: int
+    version: int
+    detector: str
+    status: ModelStatus
+    status_reason: str
+    params: dict[str, Any]
+    train_start: datetime | None
+    train_end: datetime | None
+    n_train: int
+    n_known_normal: int
+    n_known_anomaly: int
+    contamination: float | None
+    threshold: float
+    metrics: dict[str, Any]
+    trace: list[dict[str, Any]]
+    created_at: datetime
+    activated_at: datetime | None
+
+
+def model_version_rows(session: Session, line_id: int) -> list[ModelVersionRow]:
+    """A line's model versions, newest first (via ``app.services.models``)."""
+    return [
+        ModelVersionRow(
+            id=m.id,
+            version=m.version,
+            detector=m.detector,
+            status=ModelStatus(m.status),
+            status_reason=m.status_reason or "",
+            params=dict(m.params or {}),
+            train_start=_aware(m.train_start),
+            train_end=_aware(m.train_end),
+            n_train=int(m.n_train or 0),
+            n_known_normal=int(m.n_known_normal or 0),
+            n_known_anomaly=int(m.n_known_anomaly or 0),
+            contamination=m.contamination,
+            threshold=float(m.threshold),
+            metrics=dict(m.metrics or {}),
+            trace=[dict(r) for r in (m.trace or []) if isinstance(r, dict)],
+            created_at=_aware(m.created_at) or m.created_at,
+            activated_at=_aware(m.activated_at),
+        )
+        for m in list_model_versions(session, line_id)
+    ]
+
+
+@dataclass(frozen=True)
+class LineSettings:
+    """What an engineer may change about how a line is trained and scored."""
+
+    line_id: int
+    name: str
+    view: LineView
+    detector: str
+    detector_params: dict[str, Any]
+    contamination: float | None
+    training_window_days: int
+
+
+def line_settings(session: Session, line_id: int) -> LineSettings:
+    line = session.get(Line, line_id)
+    if line is None:
+        raise NotFoundError(f"No line with id {line_id}.")
+    return LineSettings(
+        line_id=line.id,
+        name=line.name,
+        view=LineView(line.view),
+        detector=line.detector,
+        detector_params=dict(line.detector_params or {}),
+        contamination=line.contamination,
+        training_window_days=int(line.training_window_days or 0),
+    )

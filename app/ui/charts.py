@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
+from typing import Any
 
 import plotly.graph_objects as go
 
 from app.services.queries import SeriesPoint
-from app.ui.adapters import TimelinePoint
+from db.timeline import TimelinePoint
 
 THRESHOLD_COLOR = "#d62728"
 FLAG_COLOR = "#ff7f0e"
@@ -27,7 +28,7 @@ def _threshold(fig: go.Figure, threshold: float | None, label: str = "threshold"
 
 def timeline_figure(points: Sequence[TimelinePoint], threshold: float | None) -> go.Figure:
     """Min-max band, mean line and flagged buckets of a downsampled score timeline."""
-    times = [p.time for p in points]
+    times = [p.start + (p.end - p.start) / 2 for p in points]
     fig = go.Figure()
     fig.add_trace(
         go.Scatter(
@@ -59,15 +60,15 @@ def timeline_figure(points: Sequence[TimelinePoint], threshold: float | None) ->
             line_color="#1f77b4",
         )
     )
-    flagged = [p for p in points if p.flagged]
+    flagged = [(t, p) for t, p in zip(times, points, strict=True) if p.n_flagged]
     fig.add_trace(
         go.Scatter(
-            x=[p.time for p in flagged],
-            y=[p.max_score for p in flagged],
+            x=[t for t, _ in flagged],
+            y=[p.max_score for _, p in flagged],
             mode="markers",
             name="flagged",
             marker={"color": FLAG_COLOR, "size": 7},
-            text=[f"{p.flagged} flagged" for p in flagged],
+            text=[f"{p.n_flagged} of {p.n} flagged" for _, p in flagged],
         )
     )
     _threshold(fig, threshold)
@@ -167,5 +168,56 @@ def histogram_figure(
         yaxis_type="log",
         xaxis_title="anomaly score",
         yaxis_title="samples (log)",
+    )
+    return fig
+
+
+def trace_figure(trace: Sequence[Mapping[str, Any]]) -> go.Figure | None:
+    """Purification rounds of an STKD model: samples excluded as suspected anomalies per round
+    (bars; the pool kept is in the label) and the score quantiles of that round (lines).
+    None for traces without per-round counts (other detectors).
+    """
+    rounds = [r for r in trace if "kept" in r]
+    if not rounds:
+        return None
+    names = [
+        "final" if r.get("round") == "final" else f"round {r.get('round', i)}"
+        for i, r in enumerate(rounds)
+    ]
+    kept = [int(r["kept"]) for r in rounds]
+    labels = [f"{name}<br>kept {n:,}" for name, n in zip(names, kept, strict=True)]
+    excluded = [int(r.get("n_excluded", r.get("excluded", 0)) or 0) for r in rounds]
+    fig = go.Figure()
+    fig.add_trace(
+        go.Bar(
+            x=labels,
+            y=excluded,
+            name="excluded",
+            marker_color=FLAG_COLOR,
+            text=excluded,
+            textposition="auto",
+            customdata=kept,
+            hovertemplate="%{y} excluded, %{customdata} kept<extra></extra>",
+        )
+    )
+    for key, dash in (("q50", "dot"), ("q95", "dash"), ("q99", "solid")):
+        values = [(r.get("score_quantiles") or {}).get(key) for r in rounds]
+        if any(v is not None for v in values):
+            fig.add_trace(
+                go.Scatter(
+                    x=labels,
+                    y=values,
+                    name=f"score {key}",
+                    mode="lines+markers",
+                    line={"color": "#1f77b4", "dash": dash},
+                    yaxis="y2",
+                )
+            )
+    fig.update_layout(
+        height=340,
+        margin={"l": 10, "r": 10, "t": 40, "b": 10},
+        yaxis={"title": "excluded from training", "rangemode": "tozero"},
+        yaxis2={"title": "score quantile", "overlaying": "y", "side": "right"},
+        legend={"orientation": "h", "x": 0, "y": 1.02, "yanchor": "bottom"},
     )
     return fig

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import streamlit as st
 
 from app.services import queries
-from app.ui import adapters, charts
+from app.ui import charts
 from app.ui import common as ui
 from db.models import Role
 
@@ -67,10 +67,10 @@ days = right.segmented_control(
     "Range", [1, 7, 30], default=7, format_func=lambda d: f"{d} d", key="overview_days"
 )
 chosen = names[line_id]
-timeline = ui.cached(adapters.score_timeline)(line_id, now - timedelta(days=days or 7), now)
-if isinstance(timeline, adapters.Unavailable):
-    st.info(timeline.message, icon=":material/hourglass_empty:")
-elif not timeline:
+timeline = ui.cached(queries.score_timeline_for_line)(
+    line_id, now - timedelta(days=days or 7), now + timedelta(minutes=1)
+)
+if not timeline:
     st.info("No scores in this range.")
 else:
     st.plotly_chart(charts.timeline_figure(timeline, chosen.threshold), key="overview_timeline")

@@ -73,7 +73,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     settings.ensure_dirs()
     upgrade(settings.database_url)
     engine = make_engine(settings.database_url)
-    seeded = seed_plant(make_session_factory(engine), n_samples=240, flag_every=12)
+    seeded = seed_plant(make_session_factory(engine), n_samples=240, flag_every=12, candidate=True)
     engine.dispose()
     port = _free_port()
     env = {

@@ -1,4 +1,5 @@
-"""The dashboard in a real browser: log in, review flagged samples, role limits, screenshots.
+"""The dashboard in a real browser: log in, review flagged samples, download the report,
+role limits, screenshots.
 
 Run with ``pytest -m browser tests/browser``; screenshots land in ``docs/screenshots/``.
 """
@@ -6,6 +7,8 @@ Run with ``pytest -m browser tests/browser``; screenshots land in ``docs/screens
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -43,11 +46,20 @@ def _settle(page) -> None:  # type: ignore[no-untyped-def]
 
 
 def _shot(page, name: str) -> Path:  # type: ignore[no-untyped-def]
+    """The whole page: Streamlit scrolls inside its main container, not the document, so the
+    viewport is stretched to the content's height for the shot and put back afterwards."""
     SHOTS.mkdir(parents=True, exist_ok=True)
     path = SHOTS / name
     page.evaluate("document.querySelectorAll('section, div').forEach(e => { e.scrollTop = 0; })")
-    page.wait_for_timeout(300)
+    size = page.viewport_size
+    height = page.evaluate(
+        "Math.max(...[...document.querySelectorAll('[data-testid=stMain], section')]"
+        ".map(e => e.scrollHeight), document.body.scrollHeight)"
+    )
+    page.set_viewport_size({"width": size["width"], "height": min(max(height, 600), 4000)})
+    page.wait_for_timeout(500)
     page.screenshot(path=str(path), full_page=True)
+    page.set_viewport_size(size)
     return path
 
 
@@ -68,7 +80,28 @@ def _review(page, sample_id: int, verdict_label: str, comment: str) -> None:  # 
     form.get_by_role("button", name="Save verdict").click()
 
 
-def test_reviewer_confirms_and_dismisses_and_the_counts_change(server: Server, browser) -> None:  # type: ignore[no-untyped-def]
+def _pdf_text(path: Path) -> str:
+    pdftotext = shutil.which("pdftotext")
+    if pdftotext is None:
+        pytest.skip("pdftotext not installed (apt-get install -y poppler-utils)")
+    done = subprocess.run(
+        [pdftotext, "-layout", str(path), "-"], capture_output=True, text=True, check=True
+    )
+    return done.stdout
+
+
+UPLOAD = (
+    "timestamp,pressure,temperature,vibration\n"
+    "2024-03-01T08:00:00Z,101.0,60.5,2.1\n"
+    "2024-03-01T08:01:00Z,102.0,60.7,2.0\n"
+    "2024-03-01T08:02:00Z,abc,60.9,2.2\n"
+    "2024-03-01T08:03:00Z,103.5,61.0,2.1\n"
+)
+
+
+def test_reviewer_confirms_and_dismisses_and_the_counts_change(  # type: ignore[no-untyped-def]
+    server: Server, browser, tmp_path: Path
+) -> None:
     page = _log_in(browser, server, "rita")
     _settle(page)
     _shot(page, "overview.png")
@@ -93,16 +126,33 @@ def test_reviewer_confirms_and_dismisses_and_the_counts_change(server: Server, b
     _settle(page)
     _shot(page, "sample_detail.png")
 
-    for link, name in [
-        ("Threshold what-if", "threshold_whatif.png"),
-        ("Models", "models.png"),
-        ("Schedules", "schedules.png"),
-        ("Data", "data.png"),
-        ("Reports", "reports.png"),
-    ]:
-        _open(page, link)
-        _shot(page, name)
+    _open(page, "Threshold what-if")
+    _shot(page, "threshold_whatif.png")
+
+    _open(page, "Data")
+    upload = tmp_path / "shift2.csv"
+    upload.write_text(UPLOAD)
+    page.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(str(upload))
+    page.get_by_text("Preview of").first.wait_for()
+    _settle(page)
+    _shot(page, "data.png")
+
+    _open(page, "Reports")
+    page.get_by_role("button", name="Build report").click()
+    download_button = page.get_by_test_id("stDownloadButton").get_by_role("button")
+    download_button.wait_for()
+    _settle(page)
+    _shot(page, "reports.png")
+    with page.expect_download() as info:
+        download_button.click()
+    pdf = tmp_path / info.value.suggested_filename
+    info.value.save_as(pdf)
     page.close()
+    assert pdf.suffix == ".pdf" and pdf.read_bytes().startswith(b"%PDF-")
+    text = _pdf_text(pdf)
+    assert "press-1" in text
+    assert re.search(rf"\b{first}\b", text), f"flagged sample {first} not in the PDF"
+    assert "real pressure spike" in text  # the reviewer's comment on it
 
 
 def test_viewer_sees_the_queue_but_cannot_review(server: Server, browser) -> None:  # type: ignore[no-untyped-def]
@@ -120,6 +170,13 @@ def test_viewer_sees_the_queue_but_cannot_review(server: Server, browser) -> Non
 
 def test_admin_pages(server: Server, browser) -> None:  # type: ignore[no-untyped-def]
     page = _log_in(browser, server, "ada")
+    _open(page, "Models")
+    page.get_by_text("Not activated:").first.wait_for()
+    _settle(page)
+    _shot(page, "models.png")
+    _open(page, "Schedules")
+    page.get_by_role("button", name="Pause schedule").wait_for()
+    _shot(page, "schedules.png")
     _open(page, "Audit log")
     page.get_by_test_id("stDataFrame").first.wait_for()
     _shot(page, "audit.png")

@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
+from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import AppTest
+from streamlit.testing.v1.element_tree import DownloadButton
 
 from app.config import Settings
 from app.ui.common import AUTH_KEY
@@ -53,3 +55,26 @@ def app_as() -> Callable[..., AppTest]:
         return at
 
     return make
+
+
+@pytest.fixture
+def downloads(monkeypatch: pytest.MonkeyPatch) -> Callable[[DownloadButton], bytes]:
+    """The bytes behind a download button.
+
+    AppTest keeps media files in a store that lives for one run only; this records every file
+    put there so a test can read what a person clicking the button would get.
+    """
+    files: dict[str, bytes] = {}
+
+    class RecordingStorage(MemoryMediaFileStorage):
+        def load_and_get_id(self, path_or_data, mimetype, kind, filename=None):  # type: ignore[no-untyped-def]
+            file_id = super().load_and_get_id(path_or_data, mimetype, kind, filename)
+            files[file_id] = self.get_file(file_id).content
+            return file_id
+
+    monkeypatch.setattr("streamlit.testing.v1.app_test.MemoryMediaFileStorage", RecordingStorage)
+
+    def content(button: DownloadButton) -> bytes:
+        return files[Path(button.proto.url).stem]
+
+    return content

@@ -33,6 +33,28 @@ PASSWORD = "correct-horse-9"
 USERS = {"ada": Role.ADMIN, "rita": Role.REVIEWER, "vic": Role.VIEWER}
 FEATURES = ["pressure", "temperature", "vibration"]
 THRESHOLD = 0.8
+CANDIDATE_REASON = "kept as candidate: 31% of recent samples flagged, above the 10% limit"
+
+
+def stkd_trace(n_train: int, rounds: int = 3) -> list[dict[str, object]]:
+    """A purification trace as training stores it: STKD's rounds, indices replaced by counts."""
+    trace: list[dict[str, object]] = []
+    for r in [*range(rounds), "final"]:
+        excluded = 4 * (r + 1) if isinstance(r, int) else 4 * rounds
+        trace.append(
+            {
+                "round": r,
+                "shards": 4 if isinstance(r, int) else 2,
+                "trained_on": n_train - (excluded - 4 if isinstance(r, int) else excluded),
+                "rho": 0.01 * (r + 1) if isinstance(r, int) else None,
+                "kept": n_train - excluded,
+                "excluded": excluded,
+                "n_excluded": excluded,
+                "score_quantiles": {"q50": 0.1, "q95": 0.5 + 0.02 * excluded, "q99": 0.9},
+                "seconds": 0.5,
+            }
+        )
+    return trace
 
 
 @cache
@@ -59,8 +81,12 @@ def seed_plant(
     line_name: str = "press-1",
     with_users: bool = True,
     ground_truth: bool = True,
+    candidate: bool = False,
 ) -> Seeded:
-    """One line with ``n_samples`` samples a minute apart, every ``flag_every``-th flagged."""
+    """One line with ``n_samples`` samples a minute apart, every ``flag_every``-th flagged.
+
+    ``candidate`` adds a newer v2 that failed its checks and was kept as a candidate.
+    """
     now = now or datetime.now(UTC).replace(microsecond=0)
     start = now - timedelta(minutes=n_samples)
     with unit_of_work(factory) as session:
@@ -106,10 +132,42 @@ def seed_plant(
             feature_columns=FEATURES,
             artifact_path="models/v1",
             artifact_sha256="0" * 64,
+            params={"random_state": 0, "rounds": 3},
+            status_reason="trained",
+            train_start=start - timedelta(days=30),
+            train_end=start,
+            n_train=5000,
+            n_known_normal=12,
+            n_known_anomaly=3,
+            trace=stkd_trace(5000),
+            metrics={"recent_flag_share": 0.08, "fit_seconds": 42.0},
             activated_at=now - timedelta(days=1),
             created_at=now - timedelta(days=1),
         )
         session.add_all([batch, model])
+        if candidate:
+            session.add(
+                ModelVersion(
+                    line_id=line.id,
+                    version=2,
+                    detector="stkd",
+                    status=ModelStatus.CANDIDATE,
+                    status_reason=CANDIDATE_REASON,
+                    threshold=0.7,
+                    feature_columns=FEATURES,
+                    artifact_path="models/v2",
+                    artifact_sha256="1" * 64,
+                    params={"random_state": 0, "rounds": 3},
+                    train_start=start - timedelta(days=30),
+                    train_end=now,
+                    n_train=5120,
+                    n_known_normal=14,
+                    n_known_anomaly=4,
+                    trace=stkd_trace(5120),
+                    metrics={"recent_flag_share": 0.31, "recent_flag_share_limit": 0.1},
+                    created_at=now - timedelta(hours=2),
+                )
+            )
         session.flush()
         samples = []
         for i in range(n_samples):

@@ -1,4 +1,4 @@
-"""Threshold what-if, models, schedules, data, reports, audit and users pages."""
+"""Threshold what-if, audit and users pages (models, schedules, data, reports: own files)."""
 
 from __future__ import annotations
 
@@ -34,41 +34,6 @@ def test_a_reviewer_explores_thresholds_but_cannot_save(seeded: Seeded, app_as) 
     assert not at.exception and at.metric
     assert not [b for b in at.button if b.key.startswith("FormSubmitter:wi_save")]
     assert any("Only admins" in i.value for i in at.info)
-
-
-def test_models_page_lists_versions_and_admins_may_switch(seeded: Seeded, app_as) -> None:  # type: ignore[no-untyped-def]
-    at = app_as("vic", "app/ui/models.py")
-    assert not at.exception
-    table = at.dataframe[0].value
-    assert list(table["Version"]) == [1] and table["Status"][0] == "active"
-    assert any("Only admins" in i.value for i in at.info)
-
-
-def test_schedules_page_shows_schedules_and_runs(seeded: Seeded, app_as) -> None:  # type: ignore[no-untyped-def]
-    at = app_as("ada", "app/ui/schedules.py")
-    assert not at.exception
-    assert at.title[0].value == "Schedules"
-    if at.dataframe:  # the schedules service is present in this build
-        assert any("press-1" in str(d.value.to_numpy().ravel()) for d in at.dataframe)
-    else:
-        assert any("Not available yet" in i.value for i in at.info)
-
-
-def test_data_page_lists_batches(seeded: Seeded, app_as) -> None:  # type: ignore[no-untyped-def]
-    at = app_as("rita", "app/ui/data.py")
-    assert not at.exception
-    batches = at.dataframe[-1].value
-    assert list(batches["File"]) == ["day1.csv"] and batches["Accepted"][0] == 120
-
-
-def test_reports_page_renders_its_form_or_says_it_is_not_available(
-    seeded: Seeded,
-    app_as,  # type: ignore[no-untyped-def]
-) -> None:
-    at = app_as("vic", "app/ui/reports.py")
-    assert not at.exception
-    assert at.title[0].value == "Reports"
-    assert at.radio or any("Not available yet" in i.value for i in at.info)
 
 
 def test_audit_page_shows_reviews_and_logins_to_admins(

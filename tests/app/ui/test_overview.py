@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from tests.app.ui.seed import Seeded
 
 
@@ -15,8 +17,43 @@ def test_overview_shows_counts_failures_and_flag_quality(seeded: Seeded, app_as)
     assert metrics["Precision"] == "92%" and metrics["Recall"] == "92%"
     assert any("score" in e.value and "failed" in e.value for e in at.error)
     assert at.subheader[0].value == "press-1"
-    timeline_missing = any("Not available yet" in i.value for i in at.info)
-    assert at.get("plotly_chart") or timeline_missing
+    (chart,) = at.get("plotly_chart")
+    flagged = next(t for t in json.loads(chart.proto.spec)["data"] if t.get("name") == "flagged")
+    assert sum(int(text.split()[0]) for text in flagged["text"]) == 12
+
+
+def test_the_timeline_prefers_the_active_model_and_falls_back_to_every_score(
+    seeded: Seeded,
+    app_factory,  # type: ignore[no-untyped-def]
+) -> None:
+    from datetime import timedelta
+
+    from app.services.queries import score_timeline_for_line
+    from db.engine import unit_of_work
+    from db.models import ModelStatus, ModelVersion
+
+    start, end = seeded.now - timedelta(days=1), seeded.now + timedelta(minutes=1)
+    with app_factory() as session:
+        points = score_timeline_for_line(session, seeded.line_id, start, end, buckets=24)
+    assert sum(p.n for p in points) == 120 and sum(p.n_flagged for p in points) == 12
+    assert all(p.start.tzinfo is not None for p in points)
+    with unit_of_work(app_factory) as session:
+        session.get(ModelVersion, seeded.model_version_id).status = ModelStatus.RETIRED  # type: ignore[union-attr]
+        session.add(
+            ModelVersion(
+                line_id=seeded.line_id,
+                version=2,
+                detector="stkd",
+                status=ModelStatus.ACTIVE,
+                threshold=0.5,
+                feature_columns=["pressure"],
+                artifact_path="models/v2",
+                artifact_sha256="2" * 64,
+            )
+        )
+    with app_factory() as session:  # v2 has scored nothing yet: v1's scores still show
+        again = score_timeline_for_line(session, seeded.line_id, start, end, buckets=24)
+    assert again == points
 
 
 def test_review_progress_shows_on_the_overview(seeded: Seeded, app_factory, app_as) -> None:  # type: ignore[no-untyped-def]
