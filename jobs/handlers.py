@@ -1,0 +1,207 @@
+"""What a worker does for each job kind: call the service, say what happened.
+
+Each handler takes the worker's context and the claimed run and returns a
+:class:`HandlerResult`; an exception fails the run with its message. Handlers hold no business
+rules of their own beyond choosing arguments: training, scoring, ingest, reports and artifact
+deletion are the services' business.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.config import Settings
+from app.services import runs
+from app.services.lines import get_line
+from app.services.scoring import ModelCache
+from db.engine import unit_of_work
+from db.models import JobRun, ModelStatus, ModelVersion
+
+
+@dataclass
+class WorkerContext:
+    """What a handler may use: settings, sessions, and the lane's model cache."""
+
+    settings: Settings
+    factory: sessionmaker[Session]
+    worker: str
+    cache: ModelCache = field(default_factory=ModelCache)
+
+
+@dataclass(frozen=True)
+class ClaimedRun:
+    """A plain copy of the claimed row, safe to pass between threads and sessions."""
+
+    id: int
+    job: str
+    line_id: int | None
+    trigger: str
+
+    @classmethod
+    def of(cls, run: JobRun) -> ClaimedRun:
+        return cls(run.id, run.job, run.line_id, run.trigger)
+
+
+@dataclass
+class HandlerResult:
+    summary: str
+    result: dict[str, Any] = field(default_factory=dict)
+    model_version_id: int | None = None
+    failure: str | None = None
+    """Set when the job did part of its work but must be reported failed (e.g. a bad file)."""
+
+
+Handler = Callable[[WorkerContext, ClaimedRun], HandlerResult]
+
+
+def jsonable(value: Any) -> Any:
+    """Service outcomes (dataclasses, enums, dates, paths) as JSON for ``job_run.result``."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [jsonable(v) for v in value]
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    return str(value)
+
+
+def _line_name(ctx: WorkerContext, run: ClaimedRun) -> str:
+    if run.line_id is None:
+        raise ValueError(f"run {run.id}: the {run.job} job needs a line")
+    with unit_of_work(ctx.factory) as session:
+        return get_line(session, run.line_id).name
+
+
+def retrain(ctx: WorkerContext, run: ClaimedRun) -> HandlerResult:
+    from app.services.training import train_line
+
+    outcome = train_line(ctx.factory, ctx.settings, _line_name(ctx, run))
+    activated = outcome.status == ModelStatus.ACTIVE
+    summary = (
+        f"line {outcome.line}: model v{outcome.version} ({outcome.detector}) trained on "
+        f"{outcome.n_train} rows in {outcome.seconds:.1f} s; "
+        + ("activated" if activated else outcome.status_reason)
+    )
+    return HandlerResult(
+        summary, {**jsonable(outcome), "activated": activated}, outcome.model_version_id
+    )
+
+
+def score(ctx: WorkerContext, run: ClaimedRun) -> HandlerResult:
+    from app.services.scoring import score_line
+
+    outcome = score_line(ctx.factory, ctx.settings, _line_name(ctx, run), cache=ctx.cache)
+    if outcome.skipped_reason:
+        summary = f"line {outcome.line}: nothing scored ({outcome.skipped_reason})"
+    else:
+        summary = (
+            f"line {outcome.line}: {outcome.batches_scored} batch(es), {outcome.samples_scored} "
+            f"samples scored with v{outcome.model_version}, {outcome.samples_flagged} flagged"
+        )
+    return HandlerResult(summary, jsonable(outcome))
+
+
+def ingest_inbox(ctx: WorkerContext, run: ClaimedRun) -> HandlerResult:
+    """Ingest the line's inbox; new batches get a scoring run queued right away."""
+    from jobs.inbox import process_inbox
+
+    name = _line_name(ctx, run)
+    report = process_inbox(ctx.factory, ctx.settings, name)
+    result = report.as_result()
+    if report.ingested:
+        with unit_of_work(ctx.factory) as session:
+            queued = runs.enqueue(session, runs.SCORE, run.line_id, "ingest")
+            result["score_run_id"] = queued.id if queued else None
+    failure = None
+    if report.failed:
+        failure = (
+            f"{len(report.failed)} inbox file(s) failed and were moved to failed/: "
+            + "; ".join(f"{n}: {why}" for n, why in report.failed.items())
+        )
+    return HandlerResult(report.summary(), result, failure=failure)
+
+
+def report(ctx: WorkerContext, run: ClaimedRun) -> HandlerResult:
+    from app.services.reports import build_nightly_report
+
+    paths = build_nightly_report(ctx.factory, ctx.settings)
+    return HandlerResult(
+        f"nightly report: {len(paths)} file(s) written", {"files": jsonable(list(paths))}
+    )
+
+
+def retained_artifacts(session: Session, keep_newest: int) -> tuple[set[Path], set[Path]]:
+    """(keep, drop): artifact folders of known versions to keep and to delete.
+
+    Kept per line: the active version and the ``keep_newest`` newest versions. Folders that
+    belong to no version row are left alone (a training run may be writing one right now).
+    """
+    keep: set[Path] = set()
+    drop: set[Path] = set()
+    seen: dict[int, int] = {}
+    rows = session.execute(
+        select(ModelVersion.line_id, ModelVersion.status, ModelVersion.artifact_path).order_by(
+            ModelVersion.line_id, ModelVersion.version.desc()
+        )
+    )
+    for line_id, status, path in rows:
+        rank = seen.get(line_id, 0)
+        seen[line_id] = rank + 1
+        if status == ModelStatus.ACTIVE or rank < keep_newest:
+            keep.add(Path(path))
+        else:
+            drop.add(Path(path))
+    return keep, drop - keep
+
+
+def prune(ctx: WorkerContext, run: ClaimedRun) -> HandlerResult:
+    from app.services.artifacts import prune_artifacts
+
+    settings = ctx.settings
+    with unit_of_work(ctx.factory) as session:
+        _keep, drop = retained_artifacts(session, settings.artifact_retention)
+    drop_resolved = {p.resolve() for p in drop}
+    existing: set[Path] = set()
+    if settings.artifact_dir.is_dir():
+        existing = {
+            version_dir
+            for line_dir in settings.artifact_dir.iterdir()
+            if line_dir.is_dir()
+            for version_dir in line_dir.iterdir()
+            if version_dir.is_dir()
+        }
+    # prune_artifacts deletes what it is not told to keep: keep everything but ``drop``.
+    keep_paths = {p for p in existing if p.resolve() not in drop_resolved}
+    removed = prune_artifacts(settings, keep_paths)
+    return HandlerResult(
+        f"pruned {len(removed)} model artifact folder(s); keeping the active and "
+        f"{settings.artifact_retention} newest versions per line",
+        {"removed": [str(p) for p in removed]},
+    )
+
+
+HANDLERS: dict[str, Handler] = {
+    runs.RETRAIN: retrain,
+    runs.SCORE: score,
+    runs.INGEST_INBOX: ingest_inbox,
+    runs.REPORT: report,
+    runs.PRUNE: prune,
+}
+"""Job kind -> handler. Tests may register extra kinds (e.g. a slow one) here."""
