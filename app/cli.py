@@ -78,16 +78,27 @@ def cmd_ingest(args: argparse.Namespace, ctx: AppContext) -> int:
     return 1 if failures else 0
 
 
-def cmd_train(args: argparse.Namespace, ctx: AppContext) -> int:
-    from app.services.lines import list_line_names
-    from app.services.training import train_line
+def _line_ids(ctx: AppContext, all_lines: bool, name: str | None) -> list[tuple[int, str]]:
+    from app.services.lines import get_line, list_lines
     from db.engine import unit_of_work
 
-    params = _parse_params(args.param)
     with unit_of_work(ctx.factory) as session:
-        names = list_line_names(session) if args.all else [args.line]
-    for name in names:
-        outcome = train_line(ctx.factory, ctx.settings, name, detector=args.detector, params=params)
+        lines = list_lines(session) if all_lines else [get_line(session, name or "")]
+        return [(line.id, line.name) for line in lines]
+
+
+def cmd_train(args: argparse.Namespace, ctx: AppContext) -> int:
+    from app.services.runs import jsonable, record_manual_run
+    from app.services.training import train_line
+
+    params = _parse_params(args.param)
+    for line_id, name in _line_ids(ctx, args.all, args.line):
+        with record_manual_run(ctx.factory, "retrain", line_id) as run:
+            outcome = train_line(
+                ctx.factory, ctx.settings, name, detector=args.detector, params=params
+            )
+            run.model_version_id = outcome.model_version_id
+            run.result = jsonable(outcome)
         _print(
             f"{outcome.line}: v{outcome.version} ({outcome.detector}) {outcome.status.value} — "
             f"{outcome.status_reason}; {outcome.n_train} rows, threshold {outcome.threshold:.4g}, "
@@ -97,20 +108,55 @@ def cmd_train(args: argparse.Namespace, ctx: AppContext) -> int:
 
 
 def cmd_score(args: argparse.Namespace, ctx: AppContext) -> int:
-    from app.services.lines import list_line_names
+    from app.services.runs import jsonable, record_manual_run
     from app.services.scoring import ModelCache, score_line
-    from db.engine import unit_of_work
 
-    with unit_of_work(ctx.factory) as session:
-        names = list_line_names(session) if args.all else [args.line]
     cache = ModelCache()
-    for name in names:
-        outcome = score_line(ctx.factory, ctx.settings, name, cache=cache)
+    for line_id, name in _line_ids(ctx, args.all, args.line):
+        with record_manual_run(ctx.factory, "score", line_id) as run:
+            outcome = score_line(ctx.factory, ctx.settings, name, cache=cache)
+            run.result = jsonable(outcome)
         note = f" ({outcome.skipped_reason})" if outcome.skipped_reason else ""
         _print(
             f"{outcome.line}: {outcome.samples_scored} samples in {outcome.batches_scored} "
             f"batches scored, {outcome.samples_flagged} flagged{note}"
         )
+    return 0
+
+
+def cmd_jobs(args: argparse.Namespace, ctx: AppContext) -> int:
+    from app.services import runs, schedules
+    from app.services.lines import get_line
+    from db.engine import unit_of_work
+
+    with unit_of_work(ctx.factory) as session:
+        line_id = get_line(session, args.line).id if getattr(args, "line", None) else None
+        action = args.jobs_command or "list"
+        if action == "schedule":
+            schedules.set_schedule(session, cli_actor(), line_id, args.cron, args.timezone)
+        elif action == "pause":
+            schedules.pause(session, cli_actor(), line_id)
+        elif action == "resume":
+            schedules.resume(session, cli_actor(), line_id)
+        elif action == "run-now":
+            run = schedules.run_now(session, cli_actor(), args.job, line_id)
+            _print(f"queued run {run.id}: {run.job} ({run.status.value})")
+            return 0
+        if action == "history":
+            page = runs.list_runs(session, line_id=line_id, limit=args.limit)
+            for row in page.items:
+                when = row.finished_at or row.started_at or row.queued_at
+                error = f" — {row.error.splitlines()[0]}" if row.error else ""
+                _print(
+                    f"#{row.id} {when:%Y-%m-%d %H:%M} {row.job:<12} {row.line_name or '-':<14} "
+                    f"{row.trigger:<8} {row.status.value}{error}"
+                )
+            return 0
+        for sched in schedules.list_schedules(session):
+            upcoming = (
+                "paused" if sched.paused else f"next {sched.next_fire_time:%Y-%m-%d %H:%M %Z}"
+            )
+            _print(f"{sched.line_name}: '{sched.cron}' {sched.timezone} ({upcoming})")
     return 0
 
 
@@ -328,6 +374,23 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--format", action="append", choices=["pdf", "csv", "xlsx"], default=None)
     report.add_argument("--out", default=".")
     report.set_defaults(func=cmd_report)
+
+    jobs = sub.add_parser("jobs", help="retraining schedules and the job history")
+    jobs_sub = jobs.add_subparsers(dest="jobs_command")
+    jobs_sub.add_parser("list", help="each line's retraining schedule")
+    history = jobs_sub.add_parser("history", help="recent job runs, failures with reasons")
+    history.add_argument("--line")
+    history.add_argument("--limit", type=int, default=30)
+    schedule = jobs_sub.add_parser("schedule", help="change a line's retraining schedule")
+    schedule.add_argument("line")
+    schedule.add_argument("cron", help="crontab expression, e.g. '0 2 * * *'")
+    schedule.add_argument("--timezone", default="UTC")
+    for name in ("pause", "resume"):
+        jobs_sub.add_parser(name, help=f"{name} a line's scheduled retraining").add_argument("line")
+    run_now = jobs_sub.add_parser("run-now", help="queue a job for the scheduler's worker")
+    run_now.add_argument("job", choices=["retrain", "score", "ingest_inbox", "report", "prune"])
+    run_now.add_argument("--line")
+    jobs.set_defaults(func=cmd_jobs)
 
     serve = sub.add_parser("serve", help="serve the dashboard")
     serve.add_argument("--port", type=int, default=8501)

@@ -8,15 +8,10 @@ deletion are the services' business.
 
 from __future__ import annotations
 
-import dataclasses
-import enum
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime
-from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.config import Settings
@@ -24,7 +19,7 @@ from app.services import runs
 from app.services.lines import get_line
 from app.services.scoring import ModelCache
 from db.engine import unit_of_work
-from db.models import JobRun, ModelStatus, ModelVersion
+from db.models import JobRun, ModelStatus
 
 
 @dataclass
@@ -63,25 +58,6 @@ class HandlerResult:
 Handler = Callable[[WorkerContext, ClaimedRun], HandlerResult]
 
 
-def jsonable(value: Any) -> Any:
-    """Service outcomes (dataclasses, enums, dates, paths) as JSON for ``job_run.result``."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, enum.Enum):
-        return value.value
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if isinstance(value, Path):
-        return str(value)
-    if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | set | frozenset):
-        return [jsonable(v) for v in value]
-    if value is None or isinstance(value, str | int | float | bool):
-        return value
-    return str(value)
-
-
 def _line_name(ctx: WorkerContext, run: ClaimedRun) -> str:
     if run.line_id is None:
         raise ValueError(f"run {run.id}: the {run.job} job needs a line")
@@ -100,7 +76,7 @@ def retrain(ctx: WorkerContext, run: ClaimedRun) -> HandlerResult:
         + ("activated" if activated else outcome.status_reason)
     )
     return HandlerResult(
-        summary, {**jsonable(outcome), "activated": activated}, outcome.model_version_id
+        summary, {**runs.jsonable(outcome), "activated": activated}, outcome.model_version_id
     )
 
 
@@ -115,7 +91,7 @@ def score(ctx: WorkerContext, run: ClaimedRun) -> HandlerResult:
             f"line {outcome.line}: {outcome.batches_scored} batch(es), {outcome.samples_scored} "
             f"samples scored with v{outcome.model_version}, {outcome.samples_flagged} flagged"
         )
-    return HandlerResult(summary, jsonable(outcome))
+    return HandlerResult(summary, runs.jsonable(outcome))
 
 
 def ingest_inbox(ctx: WorkerContext, run: ClaimedRun) -> HandlerResult:
@@ -143,56 +119,17 @@ def report(ctx: WorkerContext, run: ClaimedRun) -> HandlerResult:
 
     paths = build_nightly_report(ctx.factory, ctx.settings)
     return HandlerResult(
-        f"nightly report: {len(paths)} file(s) written", {"files": jsonable(list(paths))}
+        f"nightly report: {len(paths)} file(s) written", {"files": runs.jsonable(list(paths))}
     )
-
-
-def retained_artifacts(session: Session, keep_newest: int) -> tuple[set[Path], set[Path]]:
-    """(keep, drop): artifact folders of known versions to keep and to delete.
-
-    Kept per line: the active version and the ``keep_newest`` newest versions. Folders that
-    belong to no version row are left alone (a training run may be writing one right now).
-    """
-    keep: set[Path] = set()
-    drop: set[Path] = set()
-    seen: dict[int, int] = {}
-    rows = session.execute(
-        select(ModelVersion.line_id, ModelVersion.status, ModelVersion.artifact_path).order_by(
-            ModelVersion.line_id, ModelVersion.version.desc()
-        )
-    )
-    for line_id, status, path in rows:
-        rank = seen.get(line_id, 0)
-        seen[line_id] = rank + 1
-        if status == ModelStatus.ACTIVE or rank < keep_newest:
-            keep.add(Path(path))
-        else:
-            drop.add(Path(path))
-    return keep, drop - keep
 
 
 def prune(ctx: WorkerContext, run: ClaimedRun) -> HandlerResult:
-    from app.services.artifacts import prune_artifacts
+    from app.services.models import prune_model_artifacts
 
-    settings = ctx.settings
-    with unit_of_work(ctx.factory) as session:
-        _keep, drop = retained_artifacts(session, settings.artifact_retention)
-    drop_resolved = {p.resolve() for p in drop}
-    existing: set[Path] = set()
-    if settings.artifact_dir.is_dir():
-        existing = {
-            version_dir
-            for line_dir in settings.artifact_dir.iterdir()
-            if line_dir.is_dir()
-            for version_dir in line_dir.iterdir()
-            if version_dir.is_dir()
-        }
-    # prune_artifacts deletes what it is not told to keep: keep everything but ``drop``.
-    keep_paths = {p for p in existing if p.resolve() not in drop_resolved}
-    removed = prune_artifacts(settings, keep_paths)
+    removed = prune_model_artifacts(ctx.factory, ctx.settings)
     return HandlerResult(
         f"pruned {len(removed)} model artifact folder(s); keeping the active and "
-        f"{settings.artifact_retention} newest versions per line",
+        f"{ctx.settings.artifact_retention} newest versions per line",
         {"removed": [str(p) for p in removed]},
     )
 

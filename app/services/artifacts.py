@@ -94,17 +94,11 @@ def load_artifact(path: Path, expected_sha256: str) -> Any:
     return load_detector(path / "detector")
 
 
-def prune_artifacts(settings: Settings, keep_paths: set[Path]) -> list[Path]:
-    """Delete version folders not in ``keep_paths`` (the retention policy decides which)."""
+def remove_artifacts(paths: set[Path]) -> list[Path]:
+    """Delete the given version folders (those that still exist); returns what was removed."""
     removed: list[Path] = []
-    if not settings.artifact_dir.is_dir():
-        return removed
-    keep = {p.resolve() for p in keep_paths}
-    for line_dir in settings.artifact_dir.iterdir():
-        if not line_dir.is_dir():
-            continue
-        for version_dir in line_dir.iterdir():
-            if version_dir.is_dir() and version_dir.resolve() not in keep:
-                shutil.rmtree(version_dir)
-                removed.append(version_dir)
+    for path in sorted(paths):
+        if path.is_dir():
+            shutil.rmtree(path)
+            removed.append(path)
     return removed

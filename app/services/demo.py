@@ -20,6 +20,7 @@ from app.context import AppContext
 from app.demo import DEMO_LINES, DemoBatch, generate_day, generate_history, write_batch_csv
 from app.ingest import ingest_frame
 from app.services.lines import LineSpec, ensure_line, get_line
+from app.services.runs import jsonable, record_manual_run
 from app.services.scoring import ModelCache, score_line
 from app.services.thresholds import active_model
 from app.services.training import train_line
@@ -128,6 +129,11 @@ def _has_samples(ctx: AppContext, line_name: str) -> bool:
         )
 
 
+def _line_id(ctx: AppContext, line_name: str) -> int:
+    with unit_of_work(ctx.factory) as session:
+        return get_line(session, line_name).id
+
+
 def _has_active_model(ctx: AppContext, line_name: str) -> bool:
     with unit_of_work(ctx.factory) as session:
         return active_model(session, get_line(session, line_name).id) is not None
@@ -151,12 +157,18 @@ def run_demo(ctx: AppContext, options: DemoOptions) -> DemoSummary:
             steps.set_postfix_str(f"{name}: ingesting {len(batch.frame):,} rows")
             status = _load(ctx, batch, f"{name}-history-{start:%Y%m%d}.csv")
         if options.train:
+            line_id = _line_id(ctx, name)
             if not _has_active_model(ctx, name):
                 steps.set_postfix_str(f"{name}: training")
-                outcome = train_line(ctx.factory, ctx.settings, name)
+                with record_manual_run(ctx.factory, "retrain", line_id) as run:
+                    outcome = train_line(ctx.factory, ctx.settings, name)
+                    run.model_version_id = outcome.model_version_id
+                    run.result = jsonable(outcome)
                 status += f"; model v{outcome.version} {outcome.status.value}"
             steps.set_postfix_str(f"{name}: scoring")
-            scored = score_line(ctx.factory, ctx.settings, name, cache=cache)
+            with record_manual_run(ctx.factory, "score", line_id) as run:
+                scored = score_line(ctx.factory, ctx.settings, name, cache=cache)
+                run.result = jsonable(scored)
             status += f"; {scored.samples_scored:,} scored, {scored.samples_flagged:,} flagged"
         summary.lines.append(f"{name}: {status}")
     summary.users = ensure_demo_users(ctx)

@@ -8,14 +8,18 @@ threshold that version last had.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 from sqlalchemy import select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
+from app.config import Settings
 from app.services import audit
+from app.services.artifacts import remove_artifacts
 from app.services.auth import Actor, require
 from app.services.errors import NotFoundError
 from app.services.thresholds import current_threshold
+from db.engine import unit_of_work
 from db.models import ModelStatus, ModelVersion, Role, Score
 
 
@@ -97,3 +101,34 @@ def rollback_to(
         {"reason": reason},
     )
     return model
+
+
+def retained_artifacts(session: Session, keep_newest: int) -> tuple[set[Path], set[Path]]:
+    """(keep, drop): artifact folders of known versions to keep and to delete.
+
+    Kept per line: the active version and the ``keep_newest`` newest versions. Folders that
+    belong to no version row are left alone (a training run may be writing one right now).
+    """
+    keep: set[Path] = set()
+    drop: set[Path] = set()
+    seen: dict[int, int] = {}
+    rows = session.execute(
+        select(ModelVersion.line_id, ModelVersion.status, ModelVersion.artifact_path).order_by(
+            ModelVersion.line_id, ModelVersion.version.desc()
+        )
+    )
+    for line_id, status, path in rows:
+        rank = seen.get(line_id, 0)
+        seen[line_id] = rank + 1
+        if status == ModelStatus.ACTIVE or rank < keep_newest:
+            keep.add(Path(path))
+        else:
+            drop.add(Path(path))
+    return keep, drop - keep
+
+
+def prune_model_artifacts(factory: sessionmaker[Session], settings: Settings) -> list[Path]:
+    """Apply the retention policy (``settings.artifact_retention``) to artifact folders."""
+    with unit_of_work(factory) as session:
+        _keep, drop = retained_artifacts(session, settings.artifact_retention)
+    return remove_artifacts(drop)

@@ -13,6 +13,8 @@ queues one retry.
 
 from __future__ import annotations
 
+import dataclasses
+import enum
 import logging
 import os
 import socket
@@ -21,7 +23,8 @@ import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import exists, func, select, update
@@ -523,3 +526,22 @@ def last_run(session: Session, job: str, line_id: int | None) -> RunRow | None:
     """The newest finished-or-running run of ``job`` for ``line_id`` (for schedule tables)."""
     page = list_runs(session, line_id=line_id, limit=1, job=job)
     return page.items[0] if page.items else None
+
+
+def jsonable(value: Any) -> Any:
+    """Service outcomes (dataclasses, enums, dates, paths) as JSON for ``job_run.result``."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [jsonable(v) for v in value]
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    return str(value)
