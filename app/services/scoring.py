@@ -65,7 +65,8 @@ class ModelCache:
 
 def context_length(detector: Any) -> int:
     """How many earlier samples a windowed detector needs to score a batch's first rows."""
-    if getattr(detector, "view", "rows") != "windows":
+    windowed = getattr(detector, "view", "rows") == "windows"
+    if not (windowed or getattr(detector, "time_ordered", False)):
         return 0
     return max(0, int(getattr(detector, "window", 1)) - 1)
 

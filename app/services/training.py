@@ -26,6 +26,7 @@ from app.services.dataset import LineMatrix, current_verdicts, feedback_masks, l
 from app.services.errors import ValidationError
 from app.services.lines import get_line
 from app.services.models import activate
+from app.services.scoring import context_length
 from db.engine import unit_of_work
 from db.models import GroundTruth, Line, LineView, ModelStatus, ModelVersion, Sample
 
@@ -185,8 +186,12 @@ def _checks(
     train_scores = np.asarray(detector.decision_scores_, dtype=float)
     if not np.all(np.isfinite(train_scores)) or not math.isfinite(float(detector.threshold_)):
         return False, "the model produced non-finite scores", metrics
-    recent = data.matrix.X[-max(MIN_TRAIN_ROWS, len(data.matrix) // 10) :]
+    n_recent = max(MIN_TRAIN_ROWS, len(data.matrix) // 10)
+    # Time-ordered detectors get the rows before the recent ones as context, as in scoring.
+    n_context = context_length(detector)
+    recent = data.matrix.X[-(n_recent + n_context) :]
     recent_scores = np.asarray(detector.decision_function(recent), dtype=float)
+    recent_scores = recent_scores[len(recent) - min(n_recent, len(recent)) :]
     if not np.all(np.isfinite(recent_scores)):
         return False, "the model produced non-finite scores on recent data", metrics
     share = float(np.mean(recent_scores >= float(detector.threshold_)))

@@ -165,3 +165,35 @@ def test_moving_the_threshold_versions_it_and_reflags_scores(
     assert (
         info is not None and info.value == pytest.approx(scores[4]) and info.created_by == "admin"
     )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("detector", ["beta_kd", "mix_kd", "xtime", "pse"])
+def test_every_kd_trainer_trains_scores_and_reloads_through_the_services(
+    sqlite_settings: Settings, detector: str
+) -> None:
+    from db.engine import make_engine, make_session_factory
+
+    engine = make_engine(sqlite_settings.database_url)
+    factory = make_session_factory(engine)
+    try:
+        X, labels = correlated_rows(900, 5, 0.05, seed=6)
+        seed_line(factory, "dryer", X, detector=detector, batches=2)
+        outcome = train_line(factory, sqlite_settings, "dryer")
+        assert outcome.detector == detector
+        assert outcome.status == ModelStatus.ACTIVE, outcome.status_reason
+        # Scoring loads the model back from its artifact (no pickle) and covers every sample.
+        scored = score_line(factory, sqlite_settings, "dryer")
+        assert scored.samples_scored == 900
+        with unit_of_work(factory) as session:
+            scores = np.array(
+                session.scalars(
+                    select(Score.score)
+                    .join(Sample, Sample.id == Score.sample_id)
+                    .order_by(Sample.id)
+                ).all()
+            )
+        assert np.all(np.isfinite(scores))
+        assert scores[labels].mean() > scores[~labels].mean()
+    finally:
+        engine.dispose()
