@@ -1,0 +1,613 @@
+"""``STKDDetector``: the PyOD-facing STKD trainer (self-training + knowledge distillation).
+
+Method (reconstruction of Liu et al., ICIP 2022, for tables and sensor lines; README.md here):
+a frozen teacher that never saw the contaminated pool; rounds of shard students trained on the
+current pool, each round dropping the samples the students find most anomalous; a final student
+trained on the purified pool. Score = robust z of the reconstruction error + eta * robust z of the
+student-teacher latent discrepancy, both standardized on the purified pool.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import torch
+from pyod.models.base import BaseDetector
+
+from detectors.stkd.anomaly_map import fit_gaussian, knn_distance, mahalanobis_distance
+from detectors.stkd.purification import (
+    default_rho_max,
+    estimate_contamination,
+    exclusion_ratio,
+    jaccard,
+    robust_location_scale,
+    select_excluded,
+)
+from detectors.stkd.teacher import TEACHER_KINDS, build_teacher, ecod_scores, seed_pool
+from detectors.stkd.torch_model import (
+    ConvAutoEncoder,
+    MLPAutoEncoder,
+    STKDStudent,
+    TeacherEncoder,
+    default_widths,
+)
+from detectors.stkd.training import score_ensemble, score_samples, steps_for, train_steps
+from detectors.stkd.windows import (
+    RowView,
+    WindowView,
+    pad_series,
+    rows_from_windows,
+    window_starts,
+    windows_touching,
+    windows_within,
+)
+
+SCALE_CLIP = 20.0
+
+
+@contextlib.contextmanager
+def _torch_threads(n: int | None) -> Iterator[None]:
+    """Use ``n`` intra-op threads (default 1) inside the block, then restore the caller's setting.
+
+    STKD's networks are tiny, so a step is dominated by per-op overhead, not GEMM size; extra
+    threads only add synchronisation. On a busy 2-core host, 2 threads made a fit 13x slower
+    than 1 thread (measured), so 1 is the default and ``n_threads`` overrides it.
+    """
+    before = torch.get_num_threads()
+    want = int(n) if n else 1
+    torch.set_num_threads(want)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _as_mask(mask: Any, n: int, name: str) -> np.ndarray:
+    if mask is None:
+        return np.zeros(n, dtype=bool)
+    arr = np.asarray(mask)
+    if arr.dtype != bool:
+        raise ValueError(f"{name} must be a boolean mask of length {n}, got dtype {arr.dtype}")
+    if arr.shape != (n,):
+        raise ValueError(f"{name} must be a boolean mask of length {n}, got shape {arr.shape}")
+    return arr.copy()
+
+
+def _quantiles(values: np.ndarray) -> dict[str, float]:
+    q = np.quantile(values, [0.05, 0.25, 0.5, 0.75, 0.95, 0.99])
+    keys = ("q05", "q25", "q50", "q75", "q95", "q99")
+    return {k: round(float(v), 6) for k, v in zip(keys, q, strict=True)}
+
+
+class STKDDetector(BaseDetector):
+    """Self-training knowledge-distillation anomaly detector (PyOD contract).
+
+    Parameters
+    ----------
+    contamination : float in (0, 0.5] or "auto"
+        Expected anomaly share; sets ``threshold_`` and the purification strength. "auto"
+        estimates it from the round-0 scores (``contamination_estimate_``).
+    rounds : purification rounds (0 disables purification: one model on everything).
+    shards : students per round, each on a disjoint shard; a sample is kept only if no shard
+        model flags it (consensus). The final score averages ``shards`` students.
+    teacher : "seed" (default), "reference" (pass ``reference_mask`` to fit) or "random".
+    seed_frac : share of most-normal samples (ECOD ranking) the seed teacher trains on.
+    lambda_kd, eta : weight of the KD term in the training loss and in the score.
+    z_cut : robust-z bound above which a sample is always excluded; ``rho_max`` the largest
+        quantile exclusion (default clip(1.5 * contamination, 0.02, 0.4)); ``max_exclude`` caps
+        the excluded share of the pool.
+    view : "rows" (each row a sample) or "windows" (sliding windows over a time-ordered series,
+        with ``window``, ``stride`` and ``row_agg`` = "mean" | "max" to map back to rows).
+    knn_weight, knn_k, knn_refs : weight of the purified-pool distance term in the score (rows
+        view only; 0 disables it), its neighbours and the number of pool references kept.
+    steps : (per round-student, final student, teacher) gradient-step budgets; ``max_epochs``
+        caps passes over small pools.
+    device : "cpu" (default) or "cuda"; ``n_threads`` torch CPU threads (default 1).
+    """
+
+    def __init__(
+        self,
+        contamination: float | str = 0.1,
+        rounds: int = 3,
+        shards: int = 3,
+        teacher: str = "seed",
+        seed_frac: float = 0.5,
+        lambda_kd: float = 0.5,
+        eta: float = 0.5,
+        z_cut: float = 3.5,
+        rho_max: float | None = None,
+        max_exclude: float = 0.4,
+        view: str = "rows",
+        window: int = 32,
+        stride: int = 4,
+        row_agg: str = "mean",
+        knn_weight: float = 1.0,
+        knn_k: int = 5,
+        knn_refs: int = 2048,
+        gauss_weight: float = 1.0,
+        steps: tuple[int, int, int] = (300, 600, 400),
+        max_epochs: float = 60.0,
+        batch_size: int = 256,
+        lr: float = 1e-3,
+        weight_decay: float = 1e-5,
+        hidden: tuple[int, ...] | None = None,
+        latent: int | None = None,
+        random_state: int | None = None,
+        device: str = "cpu",
+        n_threads: int | None = None,
+        verbose: bool = False,
+    ) -> None:
+        self.contamination = contamination
+        self.rounds = rounds
+        self.shards = shards
+        self.teacher = teacher
+        self.seed_frac = seed_frac
+        self.lambda_kd = lambda_kd
+        self.eta = eta
+        self.z_cut = z_cut
+        self.rho_max = rho_max
+        self.max_exclude = max_exclude
+        self.view = view
+        self.window = window
+        self.stride = stride
+        self.row_agg = row_agg
+        self.knn_weight = knn_weight
+        self.knn_k = knn_k
+        self.knn_refs = knn_refs
+        self.gauss_weight = gauss_weight
+        self.steps = steps
+        self.max_epochs = max_epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.hidden = hidden
+        self.latent = latent
+        self.random_state = random_state
+        self.device = device
+        self.n_threads = n_threads
+        self.verbose = verbose
+
+    # ------------------------------------------------------------------ validation helpers
+    def _check_params(self) -> None:
+        c = self.contamination
+        if isinstance(c, str):
+            if c != "auto":
+                raise ValueError(f"contamination must be a float in (0, 0.5] or 'auto', got {c!r}")
+        elif not (0.0 < float(c) <= 0.5):
+            raise ValueError(f"contamination must be in (0, 0.5], got {c}")
+        if self.view not in ("rows", "windows"):
+            raise ValueError(f"view must be 'rows' or 'windows', got {self.view!r}")
+        if self.teacher not in TEACHER_KINDS:
+            raise ValueError(f"teacher must be one of {TEACHER_KINDS}, got {self.teacher!r}")
+        if self.row_agg not in ("mean", "max"):
+            raise ValueError(f"row_agg must be 'mean' or 'max', got {self.row_agg!r}")
+        if int(self.rounds) < 0 or int(self.shards) < 1:
+            raise ValueError("rounds must be >= 0 and shards >= 1")
+        if self.view == "windows" and (int(self.window) < 2 or int(self.stride) < 1):
+            raise ValueError("window must be >= 2 and stride >= 1")
+        if len(tuple(self.steps)) != 3:
+            raise ValueError("steps must be (round_student, final_student, teacher)")
+
+    @staticmethod
+    def _check_X(X: Any, n_features: int | None = None) -> np.ndarray:
+        arr = np.asarray(X, dtype=np.float32)
+        if arr.ndim != 2 or arr.shape[0] < 1 or arr.shape[1] < 1:
+            raise ValueError(
+                f"X must be a 2-D array (n_samples, n_features), got shape {arr.shape}"
+            )
+        if n_features is not None and arr.shape[1] != n_features:
+            raise ValueError(
+                f"X has {arr.shape[1]} features, the detector was fitted on {n_features}"
+            )
+        if not np.isfinite(arr).all():
+            raise ValueError("X contains NaN or infinite values; impute or drop them first")
+        return arr
+
+    def _device(self) -> torch.device:
+        if str(self.device).startswith("cuda") and not torch.cuda.is_available():
+            raise ValueError("device='cuda' requested but CUDA is not available")
+        return torch.device(self.device)
+
+    def _seed(self) -> int:
+        return 0 if self.random_state is None else int(self.random_state)
+
+    # ------------------------------------------------------------------ model factories
+    def _make_autoencoder(self) -> torch.nn.Module:
+        if self.view == "windows":
+            return ConvAutoEncoder(self.n_features_in_, int(self.window), latent=self.latent_dim_)
+        return MLPAutoEncoder(self.n_features_in_, tuple(self.hidden_), self.latent_dim_)
+
+    def _make_student(self) -> STKDStudent:
+        return STKDStudent(self._make_autoencoder(), self.teacher_dim_)
+
+    def _scale(self, X: np.ndarray) -> np.ndarray:
+        out = (X - self.center_.astype(np.float32)) / self.scale_.astype(np.float32)
+        np.clip(out, -SCALE_CLIP, SCALE_CLIP, out=out)
+        return out
+
+    def _view(self, Xs: np.ndarray, starts: np.ndarray | None = None) -> RowView | WindowView:
+        data = torch.from_numpy(np.ascontiguousarray(Xs, dtype=np.float32))
+        if self.view == "rows":
+            return RowView(data)
+        return WindowView(data, starts, int(self.window))
+
+    # ------------------------------------------------------------------ fit
+    def fit(
+        self,
+        X: Any,
+        y: Any = None,
+        known_normal: Any = None,
+        known_anomaly: Any = None,
+        reference_mask: Any = None,
+    ) -> STKDDetector:
+        """Fit on unlabeled X. ``y`` is ignored (never used, never stored).
+
+        known_normal / known_anomaly: boolean row masks from reviews; known normals are never
+        excluded, known anomalies are never trained on (students or teacher).
+        reference_mask: trusted clean rows for ``teacher="reference"`` (defaults to known_normal).
+        """
+        del y  # labels never reach training
+        self._check_params()
+        X = self._check_X(X)
+        n, d = X.shape
+        known_normal = _as_mask(known_normal, n, "known_normal")
+        known_anomaly = _as_mask(known_anomaly, n, "known_anomaly")
+        if (known_normal & known_anomaly).any():
+            raise ValueError("a row cannot be both known_normal and known_anomaly")
+        reference = (
+            _as_mask(reference_mask, n, "reference_mask") if reference_mask is not None else None
+        )
+        if self.view == "windows" and n < 2 * int(self.window):
+            raise ValueError(
+                f"windows view needs at least {2 * int(self.window)} rows to fit, got {n}"
+            )
+        if self.view == "rows" and n < 8:
+            raise ValueError(f"rows view needs at least 8 rows to fit, got {n}")
+        if int(known_anomaly.sum()) >= n - 4:
+            raise ValueError("too few rows left after removing known anomalies")
+
+        t_start = time.perf_counter()
+        seed = self._seed()
+        device = self._device()
+        self.n_features_in_ = d
+        self._set_n_classes(None)
+
+        # robust per-feature scaling from the rows we may train on
+        fit_rows = X[~known_anomaly]
+        center = np.median(fit_rows, axis=0).astype(np.float64)
+        q75, q25 = np.percentile(fit_rows, [75, 25], axis=0)
+        iqr_sd = (q75 - q25) / 1.349
+        sd = fit_rows.std(axis=0).astype(np.float64)
+        scale = np.where(iqr_sd > 0.25 * sd, iqr_sd, sd)
+        self.center_ = center
+        self.scale_ = np.where(scale > 1e-8, scale, 1.0)
+        self.feature_median_ = self.center_.copy()
+        self.feature_scale_ = self.scale_.copy()
+        Xs = self._scale(X)
+
+        if self.view == "windows":
+            starts = window_starts(n, int(self.window), int(self.stride))
+            pinned = windows_within(known_normal, starts, int(self.window))
+            forbidden = windows_touching(known_anomaly, starts, int(self.window))
+            ref = None if reference is None else windows_within(reference, starts, int(self.window))
+            row_seed = ecod_scores(Xs)
+            csum = np.concatenate([[0.0], np.cumsum(row_seed)])
+            seed_scores = (csum[starts + int(self.window)] - csum[starts]) / int(self.window)
+            self.latent_dim_ = int(self.latent or 16)
+            self.hidden_ = []
+        else:
+            starts = None
+            pinned, forbidden, ref = known_normal, known_anomaly, reference
+            seed_scores = ecod_scores(Xs)
+            hidden, latent = default_widths(d)
+            self.hidden_ = list(self.hidden) if self.hidden else list(hidden)
+            self.latent_dim_ = int(self.latent or latent)
+        view = self._view(Xs, starts)
+        n_samples = len(view)
+        candidates = ~forbidden
+
+        round_steps, final_steps, teacher_steps = (int(s) for s in self.steps)
+        bs, lr, wd, me = (
+            int(self.batch_size),
+            float(self.lr),
+            float(self.weight_decay),
+            self.max_epochs,
+        )
+
+        with _torch_threads(self.n_threads):
+            # ---- teacher: never trained on the contaminated pool
+            if self.teacher == "seed":
+                t_pool = seed_pool(seed_scores, candidates, pinned, float(self.seed_frac))
+            elif self.teacher == "reference":
+                ref = pinned if ref is None else ref
+                t_pool = np.flatnonzero(ref & candidates)
+                if len(t_pool) < 8:
+                    raise ValueError(
+                        "teacher='reference' needs reference_mask (or known_normal) with >= 8 "
+                        "usable samples"
+                    )
+            else:
+                t_pool = np.flatnonzero(candidates)
+            self.teacher_dim_ = self.latent_dim_
+            t_steps = steps_for(len(t_pool), teacher_steps, bs, me)
+            teacher = build_teacher(
+                self.teacher, self._make_autoencoder, view.batch, t_pool, t_steps,
+                bs, lr, wd, seed + 7919, device,
+            )  # fmt: skip
+            use_kd = float(self.lambda_kd) > 0 or float(self.eta) > 0
+            kd_teacher: TeacherEncoder | None = teacher if use_kd else None
+
+            # ---- purification rounds
+            rng = np.random.default_rng(seed)
+            excluded = forbidden.copy()
+            trace: list[dict[str, Any]] = []
+            prev_flag: np.ndarray | None = None
+            c_prior: float | None = None
+            if not isinstance(self.contamination, str):
+                c_prior = float(self.contamination)
+            rounds = int(self.rounds)
+            for r in range(rounds):
+                t0 = time.perf_counter()
+                pool = np.flatnonzero(~excluded)
+                k = int(min(int(self.shards), max(1, len(pool) // 64)))
+                parts = np.array_split(rng.permutation(pool), k)
+                shard_z = np.empty((k, n_samples))
+                for j, part in enumerate(parts):
+                    student = self._train_student(
+                        view, np.sort(part), round_steps, kd_teacher, seed + 101 * (r + 1) + j,
+                        device,
+                    )  # fmt: skip
+                    rec, kd = score_samples(student, kd_teacher, view.batch, n_samples, device)
+                    shard_z[j] = self._combine(rec, kd, np.sort(part))[0]
+                if c_prior is None:
+                    c_prior, method = estimate_contamination(shard_z.mean(axis=0)[candidates])
+                    self.contamination_method_ = method
+                rho_max = default_rho_max(c_prior) if self.rho_max is None else float(self.rho_max)
+                rho = exclusion_ratio(r, rounds, rho_max)
+                new_excluded = select_excluded(
+                    shard_z, rho, float(self.z_cut), pinned, forbidden, float(self.max_exclude)
+                )
+                flag = new_excluded & ~forbidden
+                mean_z = shard_z.mean(axis=0)
+                trace.append(
+                    {
+                        "round": r,
+                        "shards": k,
+                        "trained_on": int(len(pool)),
+                        "rho": round(rho, 6),
+                        "kept": int((~new_excluded).sum()),
+                        "excluded": int(flag.sum()),
+                        "excluded_indices": [int(i) for i in np.flatnonzero(flag)],
+                        "score_quantiles": _quantiles(mean_z),
+                        "seconds": round(time.perf_counter() - t0, 4),
+                    }
+                )
+                if self.verbose:
+                    print(f"[stkd] round {r}: kept {trace[-1]['kept']} excluded {flag.sum()}")
+                excluded = new_excluded
+                stop = prev_flag is not None and jaccard(flag, prev_flag) > 0.95
+                prev_flag = flag
+                if stop:
+                    break
+
+            # ---- final students on the purified pool
+            t0 = time.perf_counter()
+            pool = np.flatnonzero(~excluded)
+            self.students_: list[STKDStudent] = []
+            self.score_stats_: list[list[float]] = []
+            final_scores = np.zeros(n_samples)
+            n_final = int(self.shards)
+            for j in range(n_final):
+                student = self._train_student(
+                    view, pool, final_steps, kd_teacher, seed + 50_021 + j, device
+                )
+                rec, kd = score_samples(student, kd_teacher, view.batch, n_samples, device)
+                z, stats = self._combine(rec, kd, pool)
+                self.students_.append(student)
+                self.score_stats_.append(stats)
+                final_scores += z / n_final
+            self.teacher_ = teacher
+            self.training_mask_ = ~excluded  # per sample of the view (rows or windows)
+            self.knn_refs_: torch.Tensor | None = None
+            self.knn_stats_ = [0.0, 1.0]
+            if self.view == "rows" and float(self.knn_weight) > 0:
+                take = min(int(self.knn_refs), len(pool))
+                ref_idx = np.sort(rng.choice(pool, size=take, replace=False))
+                self.knn_refs_ = torch.from_numpy(Xs[ref_idx].copy())
+                dist = knn_distance(Xs, self.knn_refs_, int(self.knn_k))
+                self.knn_stats_ = list(robust_location_scale(dist[pool]))
+                final_scores += float(self.knn_weight) * self._knn_z(dist)
+            self.gauss_mu_: np.ndarray | None = None
+            self.gauss_precision_: np.ndarray | None = None
+            self.gauss_stats_ = [0.0, 1.0]
+            if self.view == "rows" and float(self.gauss_weight) > 0:
+                self.gauss_mu_, self.gauss_precision_ = fit_gaussian(Xs[pool])
+                dist = mahalanobis_distance(Xs, self.gauss_mu_, self.gauss_precision_)
+                self.gauss_stats_ = list(robust_location_scale(dist[pool]))
+                final_scores += float(self.gauss_weight) * self._gauss_z(dist)
+
+            if c_prior is None:  # rounds == 0 and contamination == "auto"
+                c_prior, method = estimate_contamination(final_scores[candidates])
+                self.contamination_method_ = method
+            if isinstance(self.contamination, str):
+                est, method = estimate_contamination(final_scores[candidates])
+                self.contamination_estimate_ = est
+                self.contamination_method_ = method
+            else:
+                self.contamination_estimate_ = float(self.contamination)
+                self.contamination_method_ = "given"
+
+            if self.view == "rows":
+                self.decision_scores_ = final_scores
+            else:
+                self.decision_scores_ = self._decision_windows(X)
+            trace.append(
+                {
+                    "round": "final",
+                    "shards": n_final,
+                    "trained_on": int(len(pool)),
+                    "kept": int(len(pool)),
+                    "excluded": int((excluded & ~forbidden).sum()),
+                    "excluded_indices": [int(i) for i in np.flatnonzero(excluded & ~forbidden)],
+                    "score_quantiles": _quantiles(final_scores),
+                    "seconds": round(time.perf_counter() - t0, 4),
+                }
+            )
+        self.purification_trace_ = trace
+        self.fit_seconds_ = round(time.perf_counter() - t_start, 4)
+        self._set_threshold()
+        return self
+
+    def _train_student(
+        self,
+        view: RowView | WindowView,
+        pool: np.ndarray,
+        budget: int,
+        teacher: TeacherEncoder | None,
+        seed: int,
+        device: torch.device,
+    ) -> STKDStudent:
+        torch.manual_seed(int(seed))
+        student = self._make_student().to(device)
+        steps = steps_for(len(pool), budget, int(self.batch_size), self.max_epochs)
+        train_steps(
+            student, view.batch, pool, steps, int(self.batch_size), float(self.lr),
+            float(self.weight_decay), seed, device, teacher, float(self.lambda_kd),
+        )  # fmt: skip
+        return student
+
+    def _combine(
+        self, rec: np.ndarray, kd: np.ndarray, pool: np.ndarray
+    ) -> tuple[np.ndarray, list[float]]:
+        """z_AD + eta * z_KD with median/MAD taken on the training pool; returns score and stats."""
+        rl, rs = robust_location_scale(rec[pool])
+        z = (rec - rl) / rs
+        kl, ks = 0.0, 1.0
+        if float(self.eta) > 0:
+            kl, ks = robust_location_scale(kd[pool])
+            z = z + float(self.eta) * (kd - kl) / ks
+        return z, [rl, rs, kl, ks]
+
+    def _set_threshold(self) -> None:
+        c = self.contamination_estimate_
+        self.threshold_ = float(np.percentile(self.decision_scores_, 100 * (1 - c)))
+        self.labels_ = (self.decision_scores_ > self.threshold_).astype(int).ravel()
+        self._mu = float(np.mean(self.decision_scores_))
+        self._sigma = float(np.std(self.decision_scores_))
+
+    # ------------------------------------------------------------------ scoring
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "students_"):
+            raise RuntimeError("STKDDetector is not fitted; call fit(X) first")
+
+    def _score_view(self, view: RowView | WindowView) -> np.ndarray:
+        device = self._device()
+        teacher = self.teacher_.to(device) if float(self.eta) > 0 else None
+        students = [s.to(device) for s in self.students_]
+        rec, kd = score_ensemble(students, teacher, view.batch, len(view), device)
+        out = np.zeros(len(view))
+        for j, (rl, rs, kl, ks) in enumerate(self.score_stats_):
+            z = (rec[j] - rl) / rs
+            if teacher is not None:
+                z = z + float(self.eta) * (kd[j] - kl) / ks
+            out += z / len(self.students_)
+        return out
+
+    def _knn_z(self, dist: np.ndarray) -> np.ndarray:
+        loc, sc = self.knn_stats_
+        return (dist - loc) / sc
+
+    def _gauss_z(self, dist: np.ndarray) -> np.ndarray:
+        loc, sc = self.gauss_stats_
+        return (dist - loc) / sc
+
+    def _score_rows(self, Xs: np.ndarray) -> np.ndarray:
+        out = self._score_view(self._view(Xs))
+        if self.gauss_mu_ is not None:
+            dist = mahalanobis_distance(Xs, self.gauss_mu_, self.gauss_precision_)
+            out += float(self.gauss_weight) * self._gauss_z(dist)
+        if self.knn_refs_ is not None:
+            dist = knn_distance(Xs, self.knn_refs_, int(self.knn_k))
+            out += float(self.knn_weight) * self._knn_z(dist)
+        return out
+
+    def _decision_windows(self, X: np.ndarray) -> np.ndarray:
+        n = X.shape[0]
+        series = pad_series(self._scale(X), int(self.window))
+        starts = window_starts(series.shape[0], int(self.window), 1)
+        win = self._score_view(self._view(series, starts))
+        return rows_from_windows(win, starts, int(self.window), series.shape[0], self.row_agg)[:n]
+
+    def decision_function(self, X: Any) -> np.ndarray:
+        """Anomaly score per row (higher = more anomalous); pure and batched."""
+        self._check_fitted()
+        X = self._check_X(X, self.n_features_in_)
+        with _torch_threads(self.n_threads):
+            if self.view == "windows":
+                return self._decision_windows(X)
+            return self._score_rows(self._scale(X))
+
+    def predict(self, X: Any, return_confidence: bool = False) -> Any:
+        """1 for rows scoring above ``threshold_``, else 0."""
+        pred = (self.decision_function(X) > self.threshold_).astype(int).ravel()
+        if return_confidence:
+            return pred, self.predict_confidence(X)
+        return pred
+
+    def predict_confidence(self, X: Any) -> np.ndarray:
+        """PyOD's confidence (Perini et al. 2020), using the effective contamination."""
+        from scipy.stats import binom
+
+        n = len(self.decision_scores_)
+        test = self.decision_function(X)
+        srt = np.sort(self.decision_scores_)
+        counts = np.searchsorted(srt, test, side="right")
+        post = (1 + counts) / (2 + n)
+        conf = 1 - binom.cdf(n - int(n * self.contamination_estimate_), n, post)
+        pred = test > self.threshold_
+        return np.where(pred, conf, 1 - conf)
+
+    # ------------------------------------------------------------------ explanations
+    @torch.no_grad()
+    def explain(self, X: Any) -> np.ndarray:
+        """Per-feature share of the squared reconstruction error, shape (n, d); rows sum to 1.
+
+        Window view: each row's error at its position in every covering window, per channel.
+        """
+        self._check_fitted()
+        X = self._check_X(X, self.n_features_in_)
+        device = self._device()
+        n, d = X.shape
+        with _torch_threads(self.n_threads):
+            if self.view == "rows":
+                view = self._view(self._scale(X))
+                err = np.zeros((n, d))
+                for start in range(0, n, 16384):
+                    idx = torch.arange(start, min(n, start + 16384))
+                    x = view.batch(idx).to(device)
+                    for student in self.students_:
+                        recon, _ = student.to(device)(x)
+                        err[start : start + len(idx)] += (x - recon).pow(2).double().cpu().numpy()
+            else:
+                series = pad_series(self._scale(X), int(self.window))
+                starts = window_starts(series.shape[0], int(self.window), 1)
+                view = self._view(series, starts)
+                acc = torch.zeros(series.shape[0], d, dtype=torch.float64)
+                cnt = torch.zeros(series.shape[0], 1, dtype=torch.float64)
+                offsets = torch.arange(int(self.window))
+                for start in range(0, len(view), 4096):
+                    idx = torch.arange(start, min(len(view), start + 4096))
+                    x = view.batch(idx).to(device)
+                    for student in self.students_:
+                        recon, _ = student.to(device)(x)
+                        e = (x - recon).pow(2).permute(0, 2, 1).double().cpu()  # (b, L, C)
+                        rows = (view.starts[idx].unsqueeze(1) + offsets).reshape(-1)
+                        acc.index_add_(0, rows, e.reshape(-1, d))
+                        cnt.index_add_(0, rows, torch.ones(len(rows), 1, dtype=torch.float64))
+                err = (acc / cnt.clamp_min(1)).numpy()[:n]
+        total = err.sum(axis=1, keepdims=True)
+        return np.divide(err, total, out=np.zeros_like(err), where=total > 0)

@@ -1,0 +1,96 @@
+"""The STKD teacher: a frozen encoder that never trained on the contaminated pool.
+
+Three kinds (methods.md §1.6):
+
+- ``seed`` (default): a parameter-free ECOD-style tail score ranks the pool; an autoencoder is
+  trained only on the ``seed_frac`` most-normal samples (plus known normals, never known
+  anomalies) and its encoder is frozen.
+- ``reference``: the same, trained on a trusted clean subset (commissioning window, golden batch).
+- ``random``: an untrained, fixed-seed encoder of the same shape (RND-style regularizer).
+
+The teacher latent is standardized with its mean/std on the teacher's own training samples so the
+KD term has unit scale.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from detectors.stkd.torch_model import TeacherEncoder
+from detectors.stkd.training import encode_samples, train_steps
+
+TEACHER_KINDS = ("seed", "reference", "random")
+
+
+def ecod_scores(X: np.ndarray, chunk: int = 8) -> np.ndarray:
+    """ECOD-style outlier score (Li et al. 2022): summed -log empirical tail probabilities.
+
+    Per feature, both tails and a skewness-chosen tail are summed; the max of the three sums is
+    the score. O(n d log n) time, O(n * chunk) extra memory.
+    """
+    X = np.asarray(X)
+    n, d = X.shape
+    left = np.zeros(n)
+    right = np.zeros(n)
+    auto = np.zeros(n)
+    for j0 in range(0, d, chunk):
+        cols = np.asarray(X[:, j0 : j0 + chunk], dtype=np.float64)
+        for j in range(cols.shape[1]):
+            col = cols[:, j]
+            srt = np.sort(col)
+            f_left = np.searchsorted(srt, col, side="right") / n
+            f_right = (n - np.searchsorted(srt, col, side="left")) / n
+            nl = -np.log(np.maximum(f_left, 1.0 / n))
+            nr = -np.log(np.maximum(f_right, 1.0 / n))
+            left += nl
+            right += nr
+            mu = col.mean()
+            sd = col.std()
+            skew = 0.0 if sd == 0 else float(np.mean(((col - mu) / sd) ** 3))
+            auto += nl if skew < 0 else nr
+    return np.maximum(np.maximum(left, right), auto)
+
+
+def seed_pool(seed_scores: np.ndarray, candidates: np.ndarray, pinned: np.ndarray, frac: float):
+    """The ``frac`` lowest-scoring candidates, plus every pinned (known-normal) candidate."""
+    idx = np.flatnonzero(candidates)
+    k = max(1, int(round(frac * len(idx))))
+    chosen = idx[np.argsort(seed_scores[idx], kind="stable")[:k]]
+    mask = np.zeros_like(candidates)
+    mask[chosen] = True
+    mask |= pinned & candidates
+    return np.flatnonzero(mask)
+
+
+def build_teacher(
+    kind: str,
+    make_autoencoder: Callable[[], nn.Module],
+    batch_fn: Callable[[torch.Tensor], torch.Tensor],
+    pool: np.ndarray,
+    steps: int,
+    batch_size: int,
+    lr: float,
+    weight_decay: float,
+    seed: int,
+    device: torch.device,
+) -> TeacherEncoder:
+    """Train (or, for ``random``, only initialize) a teacher on ``pool`` and freeze it."""
+    torch.manual_seed(int(seed))
+    ae = make_autoencoder().to(device)
+    if kind in ("seed", "reference"):
+        train_steps(ae, batch_fn, pool, steps, batch_size, lr, weight_decay, seed, device)
+    elif kind != "random":
+        raise ValueError(f"teacher must be one of {TEACHER_KINDS}, got {kind!r}")
+    teacher = TeacherEncoder(ae.encoder, ae.latent_dim).to(device)
+    sample = pool
+    if len(sample) > 50_000:
+        sample = np.random.default_rng(seed).choice(pool, 50_000, replace=False)
+    z = encode_samples(ae.encoder, batch_fn, np.sort(sample), device)
+    teacher.mu.copy_(z.mean(dim=0).to(device))
+    teacher.sd.copy_(z.std(dim=0).clamp_min(1e-3).to(device))
+    teacher.eval()
+    return teacher

@@ -1,0 +1,141 @@
+"""Step-budgeted training and batched scoring shared by the teacher and the students.
+
+Training is budgeted in minibatch *steps* (sampled with replacement from the pool), not epochs:
+cost is then independent of n, which is what keeps STKD linear at a million rows. Small pools
+are capped at ``max_epochs`` passes so a few hundred rows are not memorized.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from detectors.stkd.loss import STKDLoss, kd_discrepancy, reconstruction_error
+
+
+def steps_for(pool_size: int, budget: int, batch_size: int, max_epochs: float) -> int:
+    """Gradient steps for a pool: the budget, capped at ``max_epochs`` passes over the pool."""
+    by_epochs = math.ceil(max_epochs * pool_size / max(1, batch_size))
+    return int(max(1, min(budget, by_epochs)))
+
+
+def train_steps(
+    model: nn.Module,
+    batch_fn: Callable[[torch.Tensor], torch.Tensor],
+    pool: np.ndarray,
+    steps: int,
+    batch_size: int,
+    lr: float,
+    weight_decay: float,
+    seed: int,
+    device: torch.device,
+    teacher: nn.Module | None = None,
+    lambda_kd: float = 0.0,
+) -> float:
+    """Train ``model`` for a fixed number of Adam steps on samples drawn from ``pool``.
+
+    ``model`` is either an autoencoder (returns recon, z) or an ``STKDStudent`` (returns recon and
+    the adapted latent); the KD term is used only when a teacher is given. Returns the last loss.
+    """
+    model.train()
+    gen = torch.Generator().manual_seed(int(seed))
+    pool_t = torch.as_tensor(pool, dtype=torch.int64)
+    opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay, fused=True)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, steps))
+    loss_fn = STKDLoss(lambda_kd if teacher is not None else 0.0)
+    b = int(min(batch_size, max(1, len(pool))))
+    last = float("nan")
+    for _ in range(int(steps)):
+        pick = pool_t[torch.randint(len(pool_t), (b,), generator=gen)]
+        x = batch_fn(pick).to(device, non_blocking=True)
+        recon, latent = model(x)
+        t_latent = None
+        if teacher is not None and lambda_kd > 0:
+            with torch.no_grad():
+                t_latent = teacher(x)
+        loss = loss_fn(x, recon, latent, t_latent)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+        opt.step()
+        sched.step()
+        last = float(loss.detach())
+    model.eval()
+    return last
+
+
+@torch.no_grad()
+def score_samples(
+    student: nn.Module,
+    teacher: nn.Module | None,
+    batch_fn: Callable[[torch.Tensor], torch.Tensor],
+    n: int,
+    device: torch.device,
+    batch_size: int = 16384,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-sample reconstruction error and KD discrepancy, computed in bounded-memory batches."""
+    student.eval()
+    rec = np.empty(n, dtype=np.float64)
+    kd = np.zeros(n, dtype=np.float64)
+    for start in range(0, n, batch_size):
+        idx = torch.arange(start, min(n, start + batch_size))
+        x = batch_fn(idx).to(device)
+        recon, latent = student(x)
+        rec[start : start + len(idx)] = reconstruction_error(x, recon).double().cpu().numpy()
+        if teacher is not None:
+            kd[start : start + len(idx)] = kd_discrepancy(latent, teacher(x)).double().cpu().numpy()
+    return rec, kd
+
+
+@torch.no_grad()
+def encode_samples(
+    encoder: nn.Module,
+    batch_fn: Callable[[torch.Tensor], torch.Tensor],
+    idx: np.ndarray,
+    device: torch.device,
+    batch_size: int = 16384,
+) -> torch.Tensor:
+    """Latent codes of the samples ``idx`` (on CPU), in batches."""
+    encoder.eval()
+    out = []
+    for start in range(0, len(idx), batch_size):
+        part = torch.as_tensor(idx[start : start + batch_size], dtype=torch.int64)
+        out.append(encoder(batch_fn(part).to(device)).cpu())
+    return torch.cat(out)
+
+
+@torch.no_grad()
+def score_ensemble(
+    students: list[nn.Module],
+    teacher: nn.Module | None,
+    batch_fn: Callable[[torch.Tensor], torch.Tensor],
+    n: int,
+    device: torch.device,
+    batch_size: int = 16384,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Like ``score_samples`` for several students, running the teacher once per batch.
+
+    Returns (K, n) reconstruction errors and KD discrepancies; the numbers equal K separate
+    ``score_samples`` calls (same batches, same ops).
+    """
+    k = len(students)
+    rec = np.empty((k, n), dtype=np.float64)
+    kd = np.zeros((k, n), dtype=np.float64)
+    for s in students:
+        s.eval()
+    for start in range(0, n, batch_size):
+        idx = torch.arange(start, min(n, start + batch_size))
+        x = batch_fn(idx).to(device)
+        t_latent = teacher(x) if teacher is not None else None
+        for j, student in enumerate(students):
+            recon, latent = student(x)
+            rec[j, start : start + len(idx)] = reconstruction_error(x, recon).double().cpu().numpy()
+            if t_latent is not None:
+                kd[j, start : start + len(idx)] = (
+                    kd_discrepancy(latent, t_latent).double().cpu().numpy()
+                )
+    return rec, kd

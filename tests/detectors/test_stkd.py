@@ -1,0 +1,234 @@
+"""Behaviour of STKDDetector on small synthetic data (fast; no shared data needed)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sklearn.metrics import roc_auc_score
+
+from detectors import STKDDetector, explain, load_detector, save_detector
+
+# A small budget keeps each fit around a second on two cores; behaviours, not accuracy records.
+FAST = {"steps": (120, 200, 150), "shards": 2, "rounds": 3, "random_state": 0}
+
+
+def contaminated(n: int = 1200, d: int = 8, share: float = 0.1, seed: int = 0):
+    """Correlated normal rows plus a shifted anomaly cluster; returns X, y (y for asserts only)."""
+    rng = np.random.default_rng(seed)
+    latent = rng.normal(size=(n, 3))
+    X = latent @ rng.normal(size=(3, d)) + 0.3 * rng.normal(size=(n, d))
+    y = np.zeros(n, dtype=int)
+    k = int(share * n)
+    idx = rng.choice(n, size=k, replace=False)
+    X[idx] = rng.normal(size=(k, d)) * 1.5 + 2.5
+    y[idx] = 1
+    return X.astype(np.float64), y
+
+
+@pytest.fixture(scope="module")
+def data():
+    return contaminated()
+
+
+@pytest.fixture(scope="module")
+def fitted(data):
+    X, _ = data
+    return STKDDetector(**FAST).fit(X)
+
+
+def test_fit_returns_self_and_sets_pyod_attributes(data):
+    X, _ = data
+    det = STKDDetector(**FAST)
+    assert det.fit(X) is det
+    assert det.decision_scores_.shape == (len(X),)
+    assert det.labels_.shape == (len(X),)
+    assert 0.05 <= det.labels_.mean() <= 0.15  # contamination=0.1 drives the threshold
+    assert det.predict(X[:5]).shape == (5,)
+
+
+def test_init_only_stores_arguments():
+    det = STKDDetector(contamination="bogus", view="nope")
+    assert det.contamination == "bogus"
+    with pytest.raises(ValueError, match="contamination"):
+        det.fit(np.zeros((20, 3)))
+
+
+def test_scores_separate_injected_anomalies(fitted, data):
+    X, y = data
+    assert roc_auc_score(y, fitted.decision_function(X)) > 0.95
+
+
+def test_purification_removes_most_injected_anomalies(fitted, data):
+    _, y = data
+    trained_on = fitted.training_mask_
+    anomalies_kept = int((trained_on & (y == 1)).sum())
+    assert anomalies_kept <= 0.2 * (y == 1).sum()
+    assert trained_on[y == 0].mean() > 0.8  # and keeps most normals
+
+
+def test_purification_trace_is_json_serializable(fitted):
+    trace = fitted.purification_trace_
+    assert trace[0]["round"] == 0 and trace[-1]["round"] == "final"
+    for entry in trace:
+        assert {"round", "kept", "excluded_indices", "score_quantiles", "seconds"} <= set(entry)
+    assert json.loads(json.dumps(trace)) == trace
+
+
+def test_pinned_normals_are_never_excluded(data):
+    X, y = data
+    pinned = y == 1  # pin the most anomalous-looking rows: the hardest case for the rule
+    pinned[np.flatnonzero(y == 1)[20:]] = False
+    det = STKDDetector(**FAST).fit(X, known_normal=pinned)
+    assert det.training_mask_[pinned].all()
+    for entry in det.purification_trace_:
+        assert not set(entry["excluded_indices"]) & set(np.flatnonzero(pinned).tolist())
+
+
+def test_confirmed_anomalies_are_never_trained_on(data, monkeypatch):
+    X, y = data
+    confirmed = np.zeros(len(X), dtype=bool)
+    confirmed[np.flatnonzero(y == 1)[:30]] = True
+    confirmed[np.flatnonzero(y == 0)[:5]] = True  # also a few that look normal
+    import detectors.stkd.detector as det_mod
+    import detectors.stkd.teacher as teacher_mod
+
+    pools: list[np.ndarray] = []
+    real_train = det_mod.train_steps
+
+    def spy(model, batch_fn, pool, *args, **kwargs):
+        pools.append(np.asarray(pool))
+        return real_train(model, batch_fn, pool, *args, **kwargs)
+
+    monkeypatch.setattr(det_mod, "train_steps", spy)
+    monkeypatch.setattr(teacher_mod, "train_steps", spy)
+    det = STKDDetector(**FAST).fit(X, known_anomaly=confirmed)
+    assert len(pools) >= 1 + FAST["rounds"]  # teacher + every round's students + final
+    for pool in pools:
+        assert not confirmed[pool].any()
+    assert not det.training_mask_[confirmed].any()
+
+
+def test_fit_never_receives_labels(data, monkeypatch):
+    X, y = data
+    seen: list[object] = []
+    real_fit = STKDDetector.fit
+
+    def wrapped(self, X, y=None, **kwargs):
+        seen.append(y)
+        return real_fit(self, X, y, **kwargs)
+
+    monkeypatch.setattr(STKDDetector, "fit", wrapped)
+    from detectors import create_detector
+
+    create_detector("stkd", **FAST).fit(X)
+    assert seen == [None]
+    # and passing y anyway changes nothing: labels are ignored entirely
+    monkeypatch.setattr(STKDDetector, "fit", real_fit)
+    a = STKDDetector(**FAST).fit(X).decision_scores_
+    b = STKDDetector(**FAST).fit(X, y).decision_scores_
+    np.testing.assert_array_equal(a, b)
+
+
+def test_same_seed_gives_same_scores(fitted, data):
+    X, _ = data
+    again = STKDDetector(**FAST).fit(X)
+    np.testing.assert_array_equal(again.decision_function(X), fitted.decision_function(X))
+    other = STKDDetector(**{**FAST, "random_state": 1}).fit(X)
+    assert not np.array_equal(other.decision_function(X), fitted.decision_function(X))
+
+
+def test_save_load_round_trip_gives_identical_scores(fitted, data, tmp_path: Path):
+    X, _ = data
+    save_detector(fitted, tmp_path / "m")
+    assert not list((tmp_path / "m").glob("*.joblib")) and not list((tmp_path / "m").glob("*.pkl"))
+    loaded = load_detector(tmp_path / "m")
+    np.testing.assert_array_equal(loaded.decision_function(X), fitted.decision_function(X))
+    np.testing.assert_array_equal(loaded.predict(X), fitted.predict(X))
+    assert loaded.purification_trace_ == fitted.purification_trace_
+    assert loaded.threshold_ == fitted.threshold_
+
+
+def test_tampered_weights_refuse_to_load(fitted, tmp_path: Path):
+    save_detector(fitted, tmp_path / "m")
+    with open(tmp_path / "m" / "weights.safetensors", "ab") as f:
+        f.write(b"x")
+    with pytest.raises(ValueError, match="sha256"):
+        load_detector(tmp_path / "m")
+
+
+def test_auto_contamination_estimate_is_sane():
+    X, _ = contaminated(n=1500, share=0.08, seed=3)
+    det = STKDDetector(**{**FAST, "contamination": "auto"}).fit(X)
+    assert 0.04 <= det.contamination_estimate_ <= 0.16
+    assert det.contamination_method_.startswith("tukey_fence")
+    assert 0.03 <= det.labels_.mean() <= 0.17
+
+
+def test_explain_points_at_the_perturbed_feature(fitted, data):
+    X, _ = data
+    probe = np.repeat(np.median(X, axis=0, keepdims=True), 4, axis=0)
+    probe[:, 5] += 8.0
+    contrib = explain(fitted, probe)
+    assert contrib.shape == probe.shape
+    np.testing.assert_allclose(contrib.sum(axis=1), 1.0, atol=1e-6)
+    assert (contrib.argmax(axis=1) == 5).all()
+
+
+def test_teacher_term_regularizes_loss_and_score(data):
+    X, _ = data
+    with_kd = STKDDetector(**FAST).fit(X)
+    without = STKDDetector(**{**FAST, "lambda_kd": 0.0, "eta": 0.0}).fit(X)
+    assert not np.allclose(with_kd.decision_scores_, without.decision_scores_)
+    assert with_kd.score_stats_[0][3] != 1.0 and without.score_stats_[0][3] == 1.0
+
+
+@pytest.mark.parametrize("teacher", ["random", "reference"])
+def test_other_teachers_fit(data, teacher):
+    X, y = data
+    ref = (y == 0) & (np.arange(len(y)) < 400)  # a trusted commissioning window
+    det = STKDDetector(**{**FAST, "teacher": teacher}).fit(X, reference_mask=ref)
+    assert roc_auc_score(y, det.decision_scores_) > 0.9
+
+
+def test_bad_input_is_rejected_with_a_clear_message(fitted):
+    with pytest.raises(ValueError, match="features"):
+        fitted.decision_function(np.zeros((3, 2)))
+    with pytest.raises(ValueError, match="NaN"):
+        STKDDetector(**FAST).fit(np.full((50, 3), np.nan))
+    with pytest.raises(ValueError, match="known_normal"):
+        STKDDetector(**FAST).fit(np.zeros((50, 3)), known_normal=np.ones(3, dtype=bool))
+
+
+def sensor_line(n: int = 1500, seed: int = 0):
+    """Three sinusoidal sensors; a faulty segment changes the coupling and adds vibration."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(n)
+    base = np.sin(2 * np.pi * t / 50)
+    X = np.stack([base, 0.5 * base + 0.1 * np.cos(2 * np.pi * t / 25), -base], axis=1)
+    X += 0.05 * rng.normal(size=X.shape)
+    y = np.zeros(n, dtype=int)
+    seg = slice(900, 1200)
+    X[seg, 2] = base[seg] + 0.4 * rng.normal(size=300)
+    y[seg] = 1
+    return X, y
+
+
+def test_windows_view_scores_a_faulty_segment_higher():
+    X, y = sensor_line()
+    det = STKDDetector(
+        view="windows", window=24, stride=4, steps=(100, 200, 120), shards=2, rounds=2,
+        random_state=0,
+    )  # fmt: skip
+    det.fit(X)
+    scores = det.decision_function(X)
+    assert scores.shape == (len(X),)
+    assert np.median(scores[y == 1]) > np.quantile(scores[y == 0], 0.9)
+    assert roc_auc_score(y, scores) > 0.9
+    # any number of rows >= 1 can be scored (edge-padded)
+    assert det.decision_function(X[:1]).shape == (1,)
+    assert det.decision_function(X[:7]).shape == (7,)
+    contrib = explain(det, X[950:960])
+    assert contrib.shape == (10, 3) and (contrib.argmax(axis=1) == 2).mean() >= 0.8
