@@ -107,7 +107,9 @@ def _load(ctx: AppContext, batch: DemoBatch, filename: str) -> str:
     )
     if report.batch_id is not None:
         store_ground_truth(ctx, batch.line, report.batch_id, batch.truth)
-    return report.summary()
+    if report.duplicate:
+        return f"{filename} already ingested"
+    return f"{report.n_accepted:,} rows ingested, {report.n_rejected:,} rejected"
 
 
 def ensure_demo_users(ctx: AppContext) -> list[str]:
