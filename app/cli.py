@@ -6,8 +6,10 @@ import argparse
 import getpass
 import logging
 import os
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -213,8 +215,8 @@ def cmd_report(args: argparse.Namespace, ctx: AppContext) -> int:
     return 0
 
 
-def cmd_serve(args: argparse.Namespace, ctx: AppContext) -> int:
-    command = [
+def _streamlit_command(args: argparse.Namespace) -> list[str]:
+    return [
         sys.executable,
         "-m",
         "streamlit",
@@ -225,8 +227,15 @@ def cmd_serve(args: argparse.Namespace, ctx: AppContext) -> int:
         f"--server.address={args.address}",
         "--browser.gatherUsageStats=false",
     ]
+
+
+def cmd_serve(args: argparse.Namespace, ctx: AppContext) -> int:
     _print(f"Dashboard: http://localhost:{args.port}")
-    return subprocess.call(command, env=_child_env(ctx.settings))
+    env = _child_env(ctx.settings)
+    ctx.close()
+    # Become the Streamlit server, so signals (Ctrl-C, docker stop) reach it directly.
+    os.execve(sys.executable, _streamlit_command(args), env)
+    return 0  # pragma: no cover - execve does not return
 
 
 def cmd_scheduler(args: argparse.Namespace, ctx: AppContext) -> int:
@@ -243,8 +252,15 @@ def cmd_worker(args: argparse.Namespace, ctx: AppContext) -> int:
     return 0
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    """SIGTERM stops ``kdmon run`` like Ctrl-C: both children are shut down cleanly."""
+    raise KeyboardInterrupt
+
+
 def cmd_run(args: argparse.Namespace, ctx: AppContext) -> int:
     """The whole product on one machine: demo data, models, scheduler and dashboard."""
+    from app.services.demo import DEMO_PASSWORD
+
     cmd_demo(args, ctx)
     env = _child_env(ctx.settings)
     log_path = ctx.settings.log_dir / "scheduler.log"
@@ -252,16 +268,28 @@ def cmd_run(args: argparse.Namespace, ctx: AppContext) -> int:
         scheduler = subprocess.Popen(
             [sys.executable, "-m", "app.cli", "scheduler"], env=env, stdout=log, stderr=log
         )
-    _print(f"Scheduler running (pid {scheduler.pid}), log: {log_path}")
-    _print(f"Open http://localhost:{args.port} and log in as demo-admin / {DEMO_PASSWORD_HINT}")
+        dashboard = subprocess.Popen(_streamlit_command(args), env=env, stdout=log, stderr=log)
+    _print(f"Scheduler running (pid {scheduler.pid}); logs: {log_path}")
+    _print(
+        f"Dashboard: http://localhost:{args.port} — log in as demo-admin, demo-reviewer or "
+        f"demo-viewer with password {DEMO_PASSWORD!r}. Ctrl-C stops both."
+    )
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
-        return cmd_serve(args, ctx)
+        while dashboard.poll() is None and scheduler.poll() is None:
+            time.sleep(1)
+        return dashboard.returncode or scheduler.returncode or 0
+    except KeyboardInterrupt:
+        return 0
     finally:
-        scheduler.terminate()
-        scheduler.wait(timeout=30)
-
-
-DEMO_PASSWORD_HINT = "the password printed above"
+        for process in (dashboard, scheduler):
+            if process.poll() is None:
+                process.terminate()
+        for process in (dashboard, scheduler):
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
 
 
 def cli_actor():  # type: ignore[no-untyped-def]
