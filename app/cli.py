@@ -226,6 +226,7 @@ def _streamlit_command(args: argparse.Namespace) -> list[str]:
         f"--server.port={args.port}",
         f"--server.address={args.address}",
         "--browser.gatherUsageStats=false",
+        "--client.toolbarMode=minimal",
     ]
 
 
