@@ -18,29 +18,41 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+SELF_TOL = 1e-5  # squared distance (relative to 1 + |q|^2) below which a reference is the query
+
+
+@torch.no_grad()
+def knn_distance_t(q: torch.Tensor, refs: torch.Tensor, r2: torch.Tensor, k: int) -> torch.Tensor:
+    """Mean distance of each row of ``q`` to its ``k`` nearest ``refs`` (float32, one batch).
+
+    A reference at (numerically) zero distance is taken to be the query itself, or an exact
+    duplicate of it, and skipped; the float32 expansion |q|^2 - 2 q.r + |r|^2 leaves ~1e-6
+    relative error, hence the relative tolerance. ``k`` = 1 uses a plain minimum, which is ~10x
+    cheaper than ``topk`` on CPU (topk dominated the scoring time at 1M rows).
+    """
+    q2 = q.pow(2).sum(dim=1, keepdim=True)
+    d2 = torch.addmm(r2, q, refs.T, alpha=-2.0).add_(q2)
+    d2.masked_fill_(d2 <= SELF_TOL * (1.0 + q2), float("inf"))
+    kk = min(int(k), refs.shape[0])
+    if kk == 1:
+        near = d2.min(dim=1, keepdim=True).values
+    else:
+        near = torch.topk(d2, kk, dim=1, largest=False).values
+    near = torch.where(torch.isinf(near), torch.zeros_like(near), near)  # all refs were self
+    return near.clamp_min_(0.0).sqrt_().mean(dim=1)
+
 
 @torch.no_grad()
 def knn_distance(
-    queries: np.ndarray, refs: torch.Tensor, k: int, batch_size: int = 8192
+    queries: np.ndarray, refs: torch.Tensor, k: int, batch_size: int = 16384
 ) -> np.ndarray:
-    """Mean Euclidean distance to the k nearest references, ignoring exact self-matches.
-
-    A zero distance is taken to be the query itself (it was drawn as a reference), so the k
-    neighbours after it are used; new data never loses more than that one exact duplicate.
-    """
+    """``knn_distance_t`` over a numpy array, in bounded-memory batches."""
     refs = refs.float()
     r2 = refs.pow(2).sum(dim=1)
-    kk = min(k + 1, refs.shape[0])
     out = np.empty(len(queries))
     for start in range(0, len(queries), batch_size):
         q = torch.as_tensor(np.asarray(queries[start : start + batch_size], dtype=np.float32))
-        d2 = (q.pow(2).sum(dim=1, keepdim=True) - 2.0 * q @ refs.T + r2).clamp_min(0.0)
-        near = torch.topk(d2, kk, dim=1, largest=False).values.sqrt()
-        self_match = near[:, :1] <= 1e-6
-        first_k = near[:, : kk - 1] if kk > 1 else near
-        after_self = near[:, 1:kk] if kk > 1 else near
-        chosen = torch.where(self_match, after_self, first_k)
-        out[start : start + len(q)] = chosen.mean(dim=1).double().numpy()
+        out[start : start + len(q)] = knn_distance_t(q, refs, r2, k).double().numpy()
     return out
 
 
@@ -55,13 +67,25 @@ def fit_gaussian(pool: np.ndarray, shrinkage: float = 0.1) -> tuple[np.ndarray, 
     return mu, np.linalg.inv(cov)
 
 
+def whitening_factor(precision: np.ndarray) -> torch.Tensor:
+    """L with L L^T = precision, as float32: then |(x - mu) L| is the Mahalanobis distance."""
+    return torch.from_numpy(np.linalg.cholesky(np.asarray(precision, dtype=np.float64))).float()
+
+
+@torch.no_grad()
+def mahalanobis_distance_t(q: torch.Tensor, mu: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
+    """Mahalanobis distance of each row of ``q`` (float32, one batch) via the Cholesky factor."""
+    return (q - mu).matmul(factor).pow_(2).sum(dim=1).sqrt_()
+
+
 def mahalanobis_distance(
     X: np.ndarray, mu: np.ndarray, precision: np.ndarray, batch_size: int = 16384
 ) -> np.ndarray:
     """Mahalanobis distance of each row to the pool Gaussian, in bounded-memory batches."""
+    factor = whitening_factor(precision)
+    mu_t = torch.as_tensor(np.asarray(mu), dtype=torch.float32)
     out = np.empty(len(X))
     for start in range(0, len(X), batch_size):
-        c = np.asarray(X[start : start + batch_size], dtype=np.float64) - mu
-        quad = ((c @ precision) * c).sum(axis=1)
-        out[start : start + len(c)] = np.sqrt(np.maximum(quad, 0.0))
+        q = torch.as_tensor(np.asarray(X[start : start + batch_size], dtype=np.float32))
+        out[start : start + len(q)] = mahalanobis_distance_t(q, mu_t, factor).double().numpy()
     return out

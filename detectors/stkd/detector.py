@@ -9,22 +9,35 @@ student-teacher latent discrepancy, both standardized on the purified pool.
 
 from __future__ import annotations
 
-import contextlib
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 import torch
 from pyod.models.base import BaseDetector
 
-from detectors.stkd.anomaly_map import fit_gaussian, knn_distance, mahalanobis_distance
+from detectors.common import (
+    apply_robust_scale,
+    check_matrix,
+    resolve_device,
+    robust_center_scale,
+    robust_location_scale,
+    seed_of,
+    torch_threads,
+)
+from detectors.stkd.anomaly_map import (
+    fit_gaussian,
+    knn_distance,
+    knn_distance_t,
+    mahalanobis_distance,
+    mahalanobis_distance_t,
+    whitening_factor,
+)
 from detectors.stkd.purification import (
     default_rho_max,
     estimate_contamination,
     exclusion_ratio,
     jaccard,
-    robust_location_scale,
     select_excluded,
 )
 from detectors.stkd.teacher import TEACHER_KINDS, build_teacher, ecod_scores, seed_pool
@@ -35,7 +48,13 @@ from detectors.stkd.torch_model import (
     TeacherEncoder,
     default_widths,
 )
-from detectors.stkd.training import score_ensemble, score_samples, steps_for, train_steps
+from detectors.stkd.training import (
+    ensemble_terms,
+    score_ensemble,
+    score_samples,
+    steps_for,
+    train_steps,
+)
 from detectors.stkd.windows import (
     RowView,
     WindowView,
@@ -46,24 +65,7 @@ from detectors.stkd.windows import (
     windows_within,
 )
 
-SCALE_CLIP = 20.0
-
-
-@contextlib.contextmanager
-def _torch_threads(n: int | None) -> Iterator[None]:
-    """Use ``n`` intra-op threads (default 1) inside the block, then restore the caller's setting.
-
-    STKD's networks are tiny, so a step is dominated by per-op overhead, not GEMM size; extra
-    threads only add synchronisation. On a busy 2-core host, 2 threads made a fit 13x slower
-    than 1 thread (measured), so 1 is the default and ``n_threads`` overrides it.
-    """
-    before = torch.get_num_threads()
-    want = int(n) if n else 1
-    torch.set_num_threads(want)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
+SCORE_BATCH = 16384  # rows per fused scoring pass (scale, networks, pool distances)
 
 
 def _as_mask(mask: Any, n: int, name: str) -> np.ndarray:
@@ -97,9 +99,10 @@ class STKDDetector(BaseDetector):
     teacher : "seed" (default), "reference" (pass ``reference_mask`` to fit) or "random".
     seed_frac : share of most-normal samples (ECOD ranking) the seed teacher trains on.
     lambda_kd, eta : weight of the KD term in the training loss and in the score.
-    z_cut : robust-z bound above which a sample is always excluded; ``rho_max`` the largest
-        quantile exclusion (default clip(1.5 * contamination, 0.02, 0.4)); ``max_exclude`` caps
-        the excluded share of the pool.
+    z_cut, cut : a sample is always excluded when its mean robust z is above ``z_cut`` and,
+        with ``cut="fence"`` (default), above Tukey's far-out fence of the pool's z; ``rho_max``
+        the largest quantile exclusion (default clip(1.5 * contamination, 0.02, 0.4));
+        ``max_exclude`` caps the excluded share of the pool.
     view : "rows" (each row a sample) or "windows" (sliding windows over a time-ordered series,
         with ``window``, ``stride`` and ``row_agg`` = "mean" | "max" to map back to rows).
     knn_weight, knn_k, knn_refs : weight of the purified-pool distance term in the score (rows
@@ -119,6 +122,7 @@ class STKDDetector(BaseDetector):
         lambda_kd: float = 0.5,
         eta: float = 0.5,
         z_cut: float = 3.5,
+        cut: str = "fence",
         rho_max: float | None = None,
         max_exclude: float = 0.4,
         view: str = "rows",
@@ -126,8 +130,8 @@ class STKDDetector(BaseDetector):
         stride: int = 4,
         row_agg: str = "mean",
         knn_weight: float = 1.0,
-        knn_k: int = 5,
-        knn_refs: int = 2048,
+        knn_k: int = 1,
+        knn_refs: int = 256,
         gauss_weight: float = 1.0,
         steps: tuple[int, int, int] = (300, 600, 400),
         max_epochs: float = 60.0,
@@ -149,6 +153,7 @@ class STKDDetector(BaseDetector):
         self.lambda_kd = lambda_kd
         self.eta = eta
         self.z_cut = z_cut
+        self.cut = cut
         self.rho_max = rho_max
         self.max_exclude = max_exclude
         self.view = view
@@ -183,6 +188,8 @@ class STKDDetector(BaseDetector):
             raise ValueError(f"view must be 'rows' or 'windows', got {self.view!r}")
         if self.teacher not in TEACHER_KINDS:
             raise ValueError(f"teacher must be one of {TEACHER_KINDS}, got {self.teacher!r}")
+        if self.cut not in ("fence", "z"):
+            raise ValueError(f"cut must be 'fence' or 'z', got {self.cut!r}")
         if self.row_agg not in ("mean", "max"):
             raise ValueError(f"row_agg must be 'mean' or 'max', got {self.row_agg!r}")
         if int(self.rounds) < 0 or int(self.shards) < 1:
@@ -194,26 +201,13 @@ class STKDDetector(BaseDetector):
 
     @staticmethod
     def _check_X(X: Any, n_features: int | None = None) -> np.ndarray:
-        arr = np.asarray(X, dtype=np.float32)
-        if arr.ndim != 2 or arr.shape[0] < 1 or arr.shape[1] < 1:
-            raise ValueError(
-                f"X must be a 2-D array (n_samples, n_features), got shape {arr.shape}"
-            )
-        if n_features is not None and arr.shape[1] != n_features:
-            raise ValueError(
-                f"X has {arr.shape[1]} features, the detector was fitted on {n_features}"
-            )
-        if not np.isfinite(arr).all():
-            raise ValueError("X contains NaN or infinite values; impute or drop them first")
-        return arr
+        return check_matrix(X, n_features, dtype=np.float32)
 
     def _device(self) -> torch.device:
-        if str(self.device).startswith("cuda") and not torch.cuda.is_available():
-            raise ValueError("device='cuda' requested but CUDA is not available")
-        return torch.device(self.device)
+        return resolve_device(self.device)
 
     def _seed(self) -> int:
-        return 0 if self.random_state is None else int(self.random_state)
+        return seed_of(self.random_state)
 
     # ------------------------------------------------------------------ model factories
     def _make_autoencoder(self) -> torch.nn.Module:
@@ -225,9 +219,7 @@ class STKDDetector(BaseDetector):
         return STKDStudent(self._make_autoencoder(), self.teacher_dim_)
 
     def _scale(self, X: np.ndarray) -> np.ndarray:
-        out = (X - self.center_.astype(np.float32)) / self.scale_.astype(np.float32)
-        np.clip(out, -SCALE_CLIP, SCALE_CLIP, out=out)
-        return out
+        return apply_robust_scale(X, self.center_, self.scale_)
 
     def _view(self, Xs: np.ndarray, starts: np.ndarray | None = None) -> RowView | WindowView:
         data = torch.from_numpy(np.ascontiguousarray(Xs, dtype=np.float32))
@@ -277,14 +269,7 @@ class STKDDetector(BaseDetector):
         self._set_n_classes(None)
 
         # robust per-feature scaling from the rows we may train on
-        fit_rows = X[~known_anomaly]
-        center = np.median(fit_rows, axis=0).astype(np.float64)
-        q75, q25 = np.percentile(fit_rows, [75, 25], axis=0)
-        iqr_sd = (q75 - q25) / 1.349
-        sd = fit_rows.std(axis=0).astype(np.float64)
-        scale = np.where(iqr_sd > 0.25 * sd, iqr_sd, sd)
-        self.center_ = center
-        self.scale_ = np.where(scale > 1e-8, scale, 1.0)
+        self.center_, self.scale_ = robust_center_scale(X[~known_anomaly])
         self.feature_median_ = self.center_.copy()
         self.feature_scale_ = self.scale_.copy()
         Xs = self._scale(X)
@@ -318,7 +303,7 @@ class STKDDetector(BaseDetector):
             self.max_epochs,
         )
 
-        with _torch_threads(self.n_threads):
+        with torch_threads(self.n_threads):
             # ---- teacher: never trained on the contaminated pool
             if self.teacher == "seed":
                 t_pool = seed_pool(seed_scores, candidates, pinned, float(self.seed_frac))
@@ -369,7 +354,13 @@ class STKDDetector(BaseDetector):
                 rho_max = default_rho_max(c_prior) if self.rho_max is None else float(self.rho_max)
                 rho = exclusion_ratio(r, rounds, rho_max)
                 new_excluded = select_excluded(
-                    shard_z, rho, float(self.z_cut), pinned, forbidden, float(self.max_exclude)
+                    shard_z,
+                    rho,
+                    float(self.z_cut),
+                    pinned,
+                    forbidden,
+                    float(self.max_exclude),
+                    str(self.cut),
                 )
                 flag = new_excluded & ~forbidden
                 mean_z = shard_z.mean(axis=0)
@@ -418,17 +409,17 @@ class STKDDetector(BaseDetector):
                 take = min(int(self.knn_refs), len(pool))
                 ref_idx = np.sort(rng.choice(pool, size=take, replace=False))
                 self.knn_refs_ = torch.from_numpy(Xs[ref_idx].copy())
-                dist = knn_distance(Xs, self.knn_refs_, int(self.knn_k))
-                self.knn_stats_ = list(robust_location_scale(dist[pool]))
-                final_scores += float(self.knn_weight) * self._knn_z(dist)
+                dist = knn_distance(Xs[pool], self.knn_refs_, int(self.knn_k))
+                self.knn_stats_ = list(robust_location_scale(dist))
             self.gauss_mu_: np.ndarray | None = None
             self.gauss_precision_: np.ndarray | None = None
             self.gauss_stats_ = [0.0, 1.0]
             if self.view == "rows" and float(self.gauss_weight) > 0:
                 self.gauss_mu_, self.gauss_precision_ = fit_gaussian(Xs[pool])
-                dist = mahalanobis_distance(Xs, self.gauss_mu_, self.gauss_precision_)
-                self.gauss_stats_ = list(robust_location_scale(dist[pool]))
-                final_scores += float(self.gauss_weight) * self._gauss_z(dist)
+                dist = mahalanobis_distance(Xs[pool], self.gauss_mu_, self.gauss_precision_)
+                self.gauss_stats_ = list(robust_location_scale(dist))
+            if self.view == "rows":  # the same fused pass as decision_function, so they agree
+                final_scores = self._score_rows(X)
 
             if c_prior is None:  # rounds == 0 and contamination == "auto"
                 c_prior, method = estimate_contamination(final_scores[candidates])
@@ -517,22 +508,42 @@ class STKDDetector(BaseDetector):
             out += z / len(self.students_)
         return out
 
-    def _knn_z(self, dist: np.ndarray) -> np.ndarray:
-        loc, sc = self.knn_stats_
-        return (dist - loc) / sc
-
-    def _gauss_z(self, dist: np.ndarray) -> np.ndarray:
-        loc, sc = self.gauss_stats_
-        return (dist - loc) / sc
-
-    def _score_rows(self, Xs: np.ndarray) -> np.ndarray:
-        out = self._score_view(self._view(Xs))
+    @torch.no_grad()
+    def _score_rows(self, X: np.ndarray) -> np.ndarray:
+        """Rows view: one fused pass per batch of raw rows (scale, teacher once, every student,
+        Mahalanobis and kNN terms), so each batch is read once and stays in cache."""
+        device = self._device()
+        eta = float(self.eta)
+        teacher = self.teacher_.to(device).eval() if eta > 0 else None
+        students = [s.to(device).eval() for s in self.students_]
+        center, scale = self.center_.astype(np.float32), self.scale_.astype(np.float32)
+        gauss = knn = None
         if self.gauss_mu_ is not None:
-            dist = mahalanobis_distance(Xs, self.gauss_mu_, self.gauss_precision_)
-            out += float(self.gauss_weight) * self._gauss_z(dist)
+            mu = torch.as_tensor(np.asarray(self.gauss_mu_), dtype=torch.float32).to(device)
+            gauss = (mu, whitening_factor(self.gauss_precision_).to(device))
         if self.knn_refs_ is not None:
-            dist = knn_distance(Xs, self.knn_refs_, int(self.knn_k))
-            out += float(self.knn_weight) * self._knn_z(dist)
+            refs = self.knn_refs_.float().to(device)
+            knn = (refs, refs.pow(2).sum(dim=1))
+        out = np.empty(len(X))
+        for start in range(0, len(X), SCORE_BATCH):
+            x = apply_robust_scale(X[start : start + SCORE_BATCH], center, scale)
+            xt = torch.from_numpy(x).to(device)
+            recs, kds = ensemble_terms(students, teacher, xt)
+            total = torch.zeros(len(xt), dtype=torch.float64, device=device)
+            for j, (rl, rs, kl, ks) in enumerate(self.score_stats_):
+                z = (recs[j].double() - rl) / rs
+                if kds[j] is not None:
+                    z = z + eta * (kds[j].double() - kl) / ks
+                total += z / len(students)
+            if gauss is not None:
+                loc, sc = self.gauss_stats_
+                dist = mahalanobis_distance_t(xt, *gauss).double()
+                total += float(self.gauss_weight) * (dist - loc) / sc
+            if knn is not None:
+                loc, sc = self.knn_stats_
+                dist = knn_distance_t(xt, knn[0], knn[1], int(self.knn_k)).double()
+                total += float(self.knn_weight) * (dist - loc) / sc
+            out[start : start + len(xt)] = total.cpu().numpy()
         return out
 
     def _decision_windows(self, X: np.ndarray) -> np.ndarray:
@@ -546,10 +557,10 @@ class STKDDetector(BaseDetector):
         """Anomaly score per row (higher = more anomalous); pure and batched."""
         self._check_fitted()
         X = self._check_X(X, self.n_features_in_)
-        with _torch_threads(self.n_threads):
+        with torch_threads(self.n_threads):
             if self.view == "windows":
                 return self._decision_windows(X)
-            return self._score_rows(self._scale(X))
+            return self._score_rows(X)
 
     def predict(self, X: Any, return_confidence: bool = False) -> Any:
         """1 for rows scoring above ``threshold_``, else 0."""
@@ -582,7 +593,7 @@ class STKDDetector(BaseDetector):
         X = self._check_X(X, self.n_features_in_)
         device = self._device()
         n, d = X.shape
-        with _torch_threads(self.n_threads):
+        with torch_threads(self.n_threads):
             if self.view == "rows":
                 view = self._view(self._scale(X))
                 err = np.zeros((n, d))

@@ -4,7 +4,12 @@ Rule (methods.md §1.6, SRR-style consensus plus AAR-style adaptive cut):
 
 - the exclusion ratio ramps up with the round: rho_r = rho_max * (r + 1) / R;
 - a sample is flagged when its worst shard score is in the top rho_r of the pool, or its mean
-  robust z-score exceeds ``z_cut`` (the modified-z outlier bound), whichever flags more;
+  robust z-score is beyond the cut, whichever flags more. The cut is ``cut="fence"`` (default):
+  max(``z_cut``, Tukey's far-out fence Q3 + 3 IQR of the eligible mean z), or ``cut="z"``: the
+  plain modified-z bound ``z_cut``. The plain bound flagged far too much: reconstruction errors
+  are right-skewed, and later rounds' models (trained on a tighter pool) have a smaller MAD, so
+  on thyroid (2.5 % anomalies) it dropped 17 % of the pool in round 0 and 36 % by round 2; that
+  over-exclusion is why extra rounds used to hurt;
 - flags are recomputed from scratch every round over *all* samples, so a sample excluded early can
   come back once the model stops being distorted by its neighbours;
 - pinned (known-normal) samples are never flagged; forbidden (known-anomaly) samples are never
@@ -17,19 +22,12 @@ from __future__ import annotations
 
 import numpy as np
 
-MAD_TO_SD = 1.4826
+from detectors.common import robust_location_scale
+
+__all__ = ["robust_location_scale"]  # re-exported: STKD used to keep its own copy here
 
 
-def robust_location_scale(values: np.ndarray) -> tuple[float, float]:
-    """Median and MAD-based scale; falls back to the std (then 1) when the MAD is zero."""
-    v = np.asarray(values, dtype=np.float64)
-    med = float(np.median(v))
-    mad = float(np.median(np.abs(v - med))) * MAD_TO_SD
-    if not np.isfinite(mad) or mad <= 1e-12:
-        mad = float(np.std(v))
-    if not np.isfinite(mad) or mad <= 1e-12:
-        mad = 1.0
-    return med, mad
+FENCE = 3.0  # Tukey's far-out fence, the same rule as ``estimate_contamination``
 
 
 def exclusion_ratio(round_index: int, rounds: int, rho_max: float) -> float:
@@ -49,6 +47,7 @@ def select_excluded(
     pinned: np.ndarray,
     forbidden: np.ndarray,
     max_exclude: float,
+    cut: str = "fence",
 ) -> np.ndarray:
     """Boolean mask of samples to leave out of the next round's training set.
 
@@ -68,7 +67,13 @@ def select_excluded(
         idx = np.flatnonzero(eligible)
         top = idx[np.argsort(-worst[idx], kind="stable")[:n_quantile]]
         flag[top] = True
-    flag |= eligible & (mean > z_cut)
+    bound = float(z_cut)
+    if cut == "fence":
+        q1, q3 = np.percentile(mean[eligible], [25, 75])
+        bound = max(bound, float(q3 + FENCE * (q3 - q1)))
+    elif cut != "z":
+        raise ValueError(f"cut must be 'fence' or 'z', got {cut!r}")
+    flag |= eligible & (mean > bound)
     cap = int(np.floor(max_exclude * n_eligible))
     if flag.sum() > cap:
         idx = np.flatnonzero(flag)

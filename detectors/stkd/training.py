@@ -109,6 +109,21 @@ def encode_samples(
 
 
 @torch.no_grad()
+def ensemble_terms(
+    students: list[nn.Module], teacher: nn.Module | None, x: torch.Tensor
+) -> tuple[list[torch.Tensor], list[torch.Tensor | None]]:
+    """Per-student reconstruction error and KD discrepancy of one batch; teacher run once."""
+    t_latent = teacher(x) if teacher is not None else None
+    recs: list[torch.Tensor] = []
+    kds: list[torch.Tensor | None] = []
+    for student in students:
+        recon, latent = student(x)
+        recs.append(reconstruction_error(x, recon))
+        kds.append(kd_discrepancy(latent, t_latent) if t_latent is not None else None)
+    return recs, kds
+
+
+@torch.no_grad()
 def score_ensemble(
     students: list[nn.Module],
     teacher: nn.Module | None,
@@ -130,12 +145,9 @@ def score_ensemble(
     for start in range(0, n, batch_size):
         idx = torch.arange(start, min(n, start + batch_size))
         x = batch_fn(idx).to(device)
-        t_latent = teacher(x) if teacher is not None else None
-        for j, student in enumerate(students):
-            recon, latent = student(x)
-            rec[j, start : start + len(idx)] = reconstruction_error(x, recon).double().cpu().numpy()
-            if t_latent is not None:
-                kd[j, start : start + len(idx)] = (
-                    kd_discrepancy(latent, t_latent).double().cpu().numpy()
-                )
+        recs, kds = ensemble_terms(students, teacher, x)
+        for j in range(k):
+            rec[j, start : start + len(idx)] = recs[j].double().cpu().numpy()
+            if kds[j] is not None:
+                kd[j, start : start + len(idx)] = kds[j].double().cpu().numpy()
     return rec, kd

@@ -140,6 +140,26 @@ def test_same_seed_gives_same_scores(fitted, data):
     assert not np.array_equal(other.decision_function(X), fitted.decision_function(X))
 
 
+def test_fused_scoring_matches_training_scores_and_batches(fitted, data):
+    """decision_function's fused pass gives the fit-time scores, whatever the batch split."""
+    X, _ = data
+    np.testing.assert_array_equal(fitted.decision_function(X), fitted.decision_scores_)
+    parts = np.concatenate([fitted.decision_function(X[:7]), fitted.decision_function(X[7:])])
+    np.testing.assert_allclose(parts, fitted.decision_scores_, rtol=1e-6, atol=1e-9)
+
+
+def test_knn_term_skips_the_query_itself():
+    import torch
+
+    from detectors.stkd.anomaly_map import knn_distance
+
+    refs = torch.tensor([[0.0, 0.0], [3.0, 4.0], [6.0, 8.0]])
+    d = knn_distance(np.array([[0.0, 0.0], [3.0, 4.0], [0.0, 1.0]]), refs, k=1)
+    np.testing.assert_allclose(d, [5.0, 5.0, 1.0], rtol=1e-6)
+    d2 = knn_distance(np.array([[0.0, 0.0]]), refs, k=2)
+    np.testing.assert_allclose(d2, [7.5], rtol=1e-6)
+
+
 def test_save_load_round_trip_gives_identical_scores(fitted, data, tmp_path: Path):
     X, _ = data
     save_detector(fitted, tmp_path / "m")
