@@ -127,6 +127,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--quick", action="store_true", help="4 small datasets, seed 0, inductive")
     ap.add_argument("--sweep", action="store_true", help="training contamination sweep")
     ap.add_argument("--ablations", action="store_true", help="STKD with parts switched off")
+    ap.add_argument(
+        "--variants",
+        help=f"comma-separated ablation variants (default: all of {', '.join(ABLATIONS)})",
+    )
     ap.add_argument("--scale", action="store_true", help="10k/100k/1M x 20 timing and memory")
     ap.add_argument(
         "--skab-windows",
@@ -171,7 +175,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             specs = select(specs, args.datasets)
 
         if args.ablations:
-            dets = [(label, "stkd", p) for label, p in ABLATIONS.items()]
+            wanted = args.variants.split(",") if args.variants else list(ABLATIONS)
+            unknown = set(wanted) - set(ABLATIONS)
+            if unknown:
+                raise SystemExit(f"unknown variant(s) {sorted(unknown)}; have {list(ABLATIONS)}")
+            dets = [(label, "stkd", ABLATIONS[label]) for label in wanted]
             res = run_grid(specs, dets, seeds, ["inductive"], None, cap)
             sections.append(summary_table(res, "STKD ablations (inductive, mean over datasets)"))
             sections.append(dataset_table(res, "STKD ablations, ROC-AUC per dataset"))
