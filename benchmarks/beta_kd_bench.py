@@ -13,20 +13,24 @@ Skips cleanly when the shared data folder is absent.
 
 from __future__ import annotations
 
-import argparse
-import json
-import platform
 import sys
 import time
 from collections.abc import Callable
-from datetime import date
 from typing import Any
 
 import numpy as np
 from sklearn.base import clone
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from benchmarks.datasets import data_root, list_datasets, load
+from benchmarks.common import (
+    bench_parser,
+    dump_rows,
+    iter_cells,
+    markdown_table,
+    run_stamp,
+    seeds_for,
+    shared_specs,
+)
 from benchmarks.protocol import inductive_split
 from detectors.beta_kd import BetaKDDetector
 
@@ -87,11 +91,10 @@ def summarize(rows: list[dict[str, Any]]) -> str:
     """Markdown tables: per dataset (mean over seeds) and the overall means."""
     names = list(dict.fromkeys(r["dataset"] for r in rows))
     keys = ["teacher_auc", "task_auc", "equal_auc", "instance_auc", "task_g0_auc", "task_g03_auc"]
-    lines = [
-        "| dataset | teacher AUC | student AUC (task) | equal | instance | task, gamma=0 "
-        "| task, gamma=0.3 | teacher AP | student AP | fidelity (Spearman) | speed-up |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
-    ]
+    header = ["dataset", "teacher AUC", "student AUC (task)", "equal", "instance",
+              "task, gamma=0", "task, gamma=0.3", "teacher AP", "student AP",
+              "fidelity (Spearman)", "speed-up"]  # fmt: skip
+    table: list[list[str]] = []
 
     def mean(rs: list[dict[str, Any]], k: str) -> float:
         return float(np.mean([r[k] for r in rs]))
@@ -101,15 +104,15 @@ def summarize(rows: list[dict[str, Any]]) -> str:
         cells = [f"{mean(rs, k):.3f}" for k in keys]
         cells += [f"{mean(rs, 'teacher_ap'):.3f}", f"{mean(rs, 'task_ap'):.3f}"]
         cells += [f"{mean(rs, 'task_fidelity'):.3f}", f"{mean(rs, 'speedup'):.0f}x"]
-        lines.append(f"| {n} | " + " | ".join(cells) + " |")
+        table.append([n, *cells])
     cells = [f"**{mean(rows, k):.3f}**" for k in keys]
     cells += [f"**{mean(rows, 'teacher_ap'):.3f}**", f"**{mean(rows, 'task_ap'):.3f}**"]
     cells += [f"**{mean(rows, 'task_fidelity'):.3f}**"]
     sp = [r["speedup"] for r in rows]
     cells.append(f"**min {min(sp):.0f}x / median {np.median(sp):.0f}x**")
-    lines.append("| **mean** | " + " | ".join(cells) + " |")
+    table.append(["**mean**", *cells])
     loss = mean(rows, "teacher_auc") - mean(rows, "task_auc")
-    lines.append("")
+    lines = [markdown_table(header, table), ""]
     lines.append(
         f"Targets: speed-up >= 20x on every cell: {'PASS' if min(sp) >= 20 else 'FAIL'} "
         f"(min {min(sp):.0f}x); mean ROC-AUC loss <= 0.01: "
@@ -119,39 +122,30 @@ def summarize(rows: list[dict[str, Any]]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="seed 0 only")
+    ap = bench_parser(__doc__, "seed 0 only")
     ap.add_argument("--steps", type=int, default=1500, help="student gradient steps")
     ap.add_argument("--only", default="", help="comma-separated dataset names")
     ap.add_argument("--json", default="", help="write the raw rows here")
     args = ap.parse_args(argv)
-    root = data_root()
-    if not root.is_dir():
-        print(f"shared data not found at {root}; set KDMON_SHARED_DATA. Skipping.")
+    specs = shared_specs(("adbench", "mvtec"), args.only)
+    if specs is None:
         return 0
-    specs = [s for s in list_datasets(root) if s.group in ("adbench", "mvtec")]
-    if args.only:
-        specs = [s for s in specs if s.name in set(args.only.split(","))]
-    seeds = (0,) if args.quick else (0, 1, 2)
+    seeds = seeds_for(args.quick)
     rows = []
-    for spec in specs:
-        X, y = load(spec)
-        for seed in seeds:
-            row = run_cell(spec.name, X, y, seed, args.steps)
-            rows.append(row)
-            print(
-                f"{spec.name} s{seed}: teacher {row['teacher_auc']:.3f} task {row['task_auc']:.3f} "
-                f"equal {row['equal_auc']:.3f} inst {row['instance_auc']:.3f} "
-                f"g0 {row['task_g0_auc']:.3f} speed-up {row['speedup']:.0f}x",
-                file=sys.stderr,
-                flush=True,
-            )
+    for spec, X, y, seed in iter_cells(specs, seeds):
+        row = run_cell(spec.name, X, y, seed, args.steps)
+        rows.append(row)
+        print(
+            f"{spec.name} s{seed}: teacher {row['teacher_auc']:.3f} task {row['task_auc']:.3f} "
+            f"equal {row['equal_auc']:.3f} inst {row['instance_auc']:.3f} "
+            f"g0 {row['task_g0_auc']:.3f} speed-up {row['speedup']:.0f}x",
+            file=sys.stderr,
+            flush=True,
+        )
     print(f"python -m benchmarks.beta_kd_bench{' --quick' if args.quick else ''}")
-    print(f"{date.today()} {platform.machine()} {platform.processor() or ''} seeds {seeds}")
+    print(f"{run_stamp()} seeds {seeds}")
     print(summarize(rows))
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(rows, f, indent=1)
+    dump_rows(args.json, rows)
     return 0
 
 

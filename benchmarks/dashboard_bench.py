@@ -20,17 +20,15 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import create_engine, insert, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import insert, text
 
-REPO = Path(__file__).resolve().parents[1]
-DOCS = REPO / "docs" / "benchmarks.md"
-START, END = "<!-- dashboard:start -->", "<!-- dashboard:end -->"
+from benchmarks.common import DOCS, cpu_name, fresh_pg_database, utc_stamp, write_section
+from benchmarks.datasets import REPO_ROOT as REPO
+
 CHUNK = 50_000
 FEATURES = ["pressure", "temperature", "vibration", "current"]
 
@@ -265,45 +263,9 @@ def _apptest(url: str, repeat: int) -> list[tuple[str, float, float]]:
     return out
 
 
-def _fresh_pg(base: str) -> tuple[str, Callable[[], None]]:
-    url = make_url(base)
-    if url.drivername == "postgresql":
-        url = url.set(drivername="postgresql+psycopg")
-    name = f"kdmon_bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-
-    def drop() -> None:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-    return url.set(database=name).render_as_string(hide_password=False), drop
-
-
 def _machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{cpu}, {os.cpu_count()} CPUs, Python {platform.python_version()}, {platform.system()}"
-
-
-def _write_docs(section: str) -> None:
-    body = DOCS.read_text(encoding="utf-8") if DOCS.exists() else "# Benchmarks\n"
-    block = f"{START}\n{section.rstrip()}\n{END}"
-    if START in body and END in body:
-        before, rest = body.split(START, 1)
-        after = rest.split(END, 1)[1]
-        body = before + block + after
-    else:
-        body = body.rstrip("\n") + "\n\n" + block + "\n"
-    DOCS.write_text(body, encoding="utf-8")
+    cpu, py = cpu_name(), platform.python_version()
+    return f"{cpu}, {os.cpu_count()} CPUs, Python {py}, {platform.system()}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -321,7 +283,7 @@ def main(argv: list[str] | None = None) -> int:
     cleanup: Callable[[], None] = lambda: None  # noqa: E731
     tmp = tempfile.TemporaryDirectory(prefix="kdmon-bench-")
     if args.database_url:
-        url, cleanup = _fresh_pg(args.database_url)
+        url, cleanup = fresh_pg_database(args.database_url)
         backend = "PostgreSQL"
     else:
         url = f"sqlite:///{Path(tmp.name) / 'kdmon.db'}"
@@ -349,7 +311,7 @@ def main(argv: list[str] | None = None) -> int:
     section = f"""## Dashboard server time ({backend}, {args.samples:,} scored samples)
 
 Command: `{command.strip()}` · machine: {_machine()} ·
-date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC.
+date: {utc_stamp()}.
 One line, {seeded["flagged"]:,} flagged ({args.flag_rate:.0%}), {seeded["reviewed"]:,} reviewed;
 seeded with bulk inserts in {seeded["seed_s"]:.0f} s. Median and worst of {args.repeat} runs after
 a warm-up, caches cleared (target: < 2 s).
@@ -360,7 +322,7 @@ a warm-up, caches cleared (target: < 2 s).
 """
     print(section)
     if args.write_docs:
-        _write_docs(section)
+        write_section("dashboard", section)
         print(f"updated {DOCS.relative_to(REPO)}")
     return 0
 

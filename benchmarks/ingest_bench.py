@@ -26,8 +26,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import create_engine, func, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import func, select, text
+
+from benchmarks.common import fresh_pg_database, utc_stamp
 
 N_FEATURES = 20
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
@@ -246,23 +247,6 @@ def step_timeline(url: str, line_id: int, n: int) -> dict[str, Any]:
     return out
 
 
-def _fresh_pg(base: str) -> tuple[str, Callable[[], None]]:
-    url = make_url(base)
-    if url.drivername == "postgresql":
-        url = url.set(drivername="postgresql+psycopg")
-    name = f"kdmon_bench_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-
-    def drop() -> None:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-    return url.set(database=name).render_as_string(hide_password=False), drop
-
-
 def run_backend(label: str, url: str, work: Path, csv_path: Path, n_timeline: int) -> None:
     from db.migrate import upgrade
 
@@ -305,7 +289,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workdir", type=Path, default=None)
     args = parser.parse_args(argv)
     print(
-        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {platform.node()}, "
+        f"{utc_stamp()}, {platform.node()}, "
         f"{platform.processor() or platform.machine()}, "
         f"{mp.cpu_count()} CPUs, Python {platform.python_version()}"
     )
@@ -327,7 +311,7 @@ def main(argv: list[str] | None = None) -> None:
             args.timeline_scores,
         )
         if args.database_url:
-            url, drop = _fresh_pg(args.database_url)
+            url, drop = fresh_pg_database(args.database_url)
             try:
                 run_backend("postgresql", url, work, csv_path, args.timeline_scores)
             finally:

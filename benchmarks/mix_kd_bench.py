@@ -15,17 +15,21 @@ each regime too; the chosen lambda is the mean over batches. Skips cleanly witho
 
 from __future__ import annotations
 
-import argparse
-import json
-import platform
 import sys
-from datetime import date
 from typing import Any
 
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
-from benchmarks.datasets import data_root, list_datasets, load
+from benchmarks.common import (
+    bench_parser,
+    dump_rows,
+    iter_cells,
+    markdown_table,
+    run_stamp,
+    seeds_for,
+    shared_specs,
+)
 from benchmarks.protocol import inductive_split
 from detectors.mix_kd import MixKDDetector
 from detectors.mix_kd.noise import apply_regime
@@ -70,69 +74,60 @@ def run_cell(
 
 def summarize(rows: list[dict[str, Any]]) -> str:
     """Markdown: per regime, means over datasets and seeds; then clean AUC per dataset."""
-    lines = [
-        "| regime | FAR clean student | FAR noisy student | FAR fused | AUC clean student "
-        "| AUC noisy student | AUC fused | mean lambda (1 = clean) | cells fused FAR <= clean |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
-    ]
+    by_regime = []
     for regime in LEVELS:
         rs = [r for r in rows if r["regime"] == regime]
         m = {k: float(np.mean([r[k] for r in rs])) for k in rs[0] if isinstance(rs[0][k], float)}
         ok = sum(r["far_fused"] <= r["far_clean"] + 1e-12 for r in rs)
-        lines.append(
-            f"| {regime} | {m['far_clean']:.3f} | {m['far_noisy']:.3f} | {m['far_fused']:.3f} "
-            f"| {m['auc_clean']:.3f} | {m['auc_noisy']:.3f} | {m['auc_fused']:.3f} "
-            f"| {m['weight']:.2f} | {ok}/{len(rs)} |"
+        by_regime.append(
+            [regime]
+            + [f"{m[k]:.3f}" for k in ("far_clean", "far_noisy", "far_fused")]
+            + [f"{m[k]:.3f}" for k in ("auc_clean", "auc_noisy", "auc_fused")]
+            + [f"{m['weight']:.2f}", f"{ok}/{len(rs)}"]
         )
-    lines += ["", "| dataset | clean AUC: clean student | fused | lambda on clean data |"]
-    lines.append("| --- | --- | --- | --- |")
+    by_dataset = []
     for name in dict.fromkeys(r["dataset"] for r in rows):
         rs = [r for r in rows if r["dataset"] == name and r["regime"] == "clean"]
         auc_c, auc_f, w = (
             np.mean([r[k] for r in rs]) for k in ("auc_clean", "auc_fused", "weight")
         )
-        lines.append(f"| {name} | {auc_c:.3f} | {auc_f:.3f} | {w:.2f} |")
-    return "\n".join(lines)
+        by_dataset.append([name, f"{auc_c:.3f}", f"{auc_f:.3f}", f"{w:.2f}"])
+    header = ["regime", "FAR clean student", "FAR noisy student", "FAR fused",
+              "AUC clean student", "AUC noisy student", "AUC fused", "mean lambda (1 = clean)",
+              "cells fused FAR <= clean"]  # fmt: skip
+    clean = ["dataset", "clean AUC: clean student", "fused", "lambda on clean data"]
+    return markdown_table(header, by_regime) + "\n\n" + markdown_table(clean, by_dataset)
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="seed 0 only")
+    ap = bench_parser(__doc__, "seed 0 only")
     ap.add_argument("--steps", default="1500,1000", help="clean,noisy student steps")
     ap.add_argument("--only", default="", help="comma-separated dataset names")
     ap.add_argument("--json", default="", help="write the raw rows here")
     args = ap.parse_args(argv)
-    root = data_root()
-    if not root.is_dir():
-        print(f"shared data not found at {root}; set KDMON_SHARED_DATA. Skipping.")
+    specs = shared_specs(("adbench", "mvtec"), args.only)
+    if specs is None:
         return 0
     steps = tuple(int(s) for s in args.steps.split(","))
-    specs = [s for s in list_datasets(root) if s.group in ("adbench", "mvtec")]
-    if args.only:
-        specs = [s for s in specs if s.name in set(args.only.split(","))]
-    seeds = (0,) if args.quick else (0, 1, 2)
+    seeds = seeds_for(args.quick)
     rows: list[dict[str, Any]] = []
-    for spec in specs:
-        X, y = load(spec)
-        for seed in seeds:
-            cell = run_cell(spec.name, X, y, seed, steps)  # type: ignore[arg-type]
-            rows += cell
-            for r in cell:
-                print(
-                    f"{spec.name} s{seed} {r['regime']}: FAR c {r['far_clean']:.3f} "
-                    f"n {r['far_noisy']:.3f} f {r['far_fused']:.3f} AUC c {r['auc_clean']:.3f} "
-                    f"f {r['auc_fused']:.3f} lambda {r['weight']:.2f}",
-                    file=sys.stderr,
-                    flush=True,
-                )
+    for spec, X, y, seed in iter_cells(specs, seeds):
+        cell = run_cell(spec.name, X, y, seed, steps)  # type: ignore[arg-type]
+        rows += cell
+        for r in cell:
+            print(
+                f"{spec.name} s{seed} {r['regime']}: FAR c {r['far_clean']:.3f} "
+                f"n {r['far_noisy']:.3f} f {r['far_fused']:.3f} AUC c {r['auc_clean']:.3f} "
+                f"f {r['auc_fused']:.3f} lambda {r['weight']:.2f}",
+                file=sys.stderr,
+                flush=True,
+            )
     print(
         f"python -m benchmarks.mix_kd_bench{' --quick' if args.quick else ''} --steps {args.steps}"
     )
-    print(f"{date.today()} {platform.machine()} seeds {seeds}")
+    print(f"{run_stamp(processor=False)} seeds {seeds}")
     print(summarize(rows))
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(rows, f, indent=1)
+    dump_rows(args.json, rows)
     return 0
 
 

@@ -19,10 +19,8 @@ one demo line. Skips ADBench cleanly without the shared data.
 from __future__ import annotations
 
 import argparse
-import json
-import platform
 import sys
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -30,6 +28,7 @@ from sklearn.cluster import KMeans
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import train_test_split
 
+from benchmarks.common import bench_parser, dump_rows, markdown_table, run_stamp, seeds_for
 from benchmarks.datasets import data_root, list_datasets, load
 from detectors.pse import FedPSEDetector
 
@@ -129,36 +128,25 @@ def demo_rows(args: argparse.Namespace, params: dict[str, Any]) -> list[dict[str
 
 
 def summarize(rows: list[dict[str, Any]]) -> str:
-    settings = list(dict.fromkeys(r["setting"] for r in rows))
-    lines = [
-        "| setting | " + " | ".join(f"{m} macro / worst" for m in MODES) + " |",
-        "| --- | " + " | ".join("---" for _ in MODES) + " |",
+    def cell(rs: list[dict[str, Any]]) -> str:
+        return f"{np.mean([r['macro'] for r in rs]):.3f} / {np.mean([r['worst'] for r in rs]):.3f}"
+
+    table = [
+        [s, *(cell([r for r in rows if r["setting"] == s and r["mode"] == m]) for m in MODES)]
+        for s in dict.fromkeys(r["setting"] for r in rows)
     ]
-    for s in settings:
-        cells = []
-        for m in MODES:
-            rs = [r for r in rows if r["setting"] == s and r["mode"] == m]
-            cells.append(f"{np.mean([r['macro'] for r in rs]):.3f} / "
-                         f"{np.mean([r['worst'] for r in rs]):.3f}")  # fmt: skip
-        lines.append(f"| {s} | " + " | ".join(cells) + " |")
-    cells = []
-    for m in MODES:
-        rs = [r for r in rows if r["mode"] == m]
-        cells.append(f"{np.mean([r['macro'] for r in rs]):.3f} / "
-                     f"{np.mean([r['worst'] for r in rs]):.3f}")  # fmt: skip
-    lines.append("| **mean** | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+    table.append(["**mean**", *(cell([r for r in rows if r["mode"] == m]) for m in MODES)])
+    return markdown_table(["setting", *(f"{m} macro / worst" for m in MODES)], table)
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="seed 0, three ADBench sets, one line")
+    ap = bench_parser(__doc__, "seed 0, three ADBench sets, one line")
     ap.add_argument("--clients", type=int, default=8)
     ap.add_argument("--alpha", type=float, default=0.3)
     ap.add_argument("--rounds", type=int, default=20)
     ap.add_argument("--json", default="", help="write the raw rows here")
     args = ap.parse_args(argv)
-    args.seeds = (0,) if args.quick else (0, 1, 2)
+    args.seeds = seeds_for(args.quick)
     params = {"rounds": args.rounds}
     rows: list[dict[str, Any]] = []
     if (data_root() / "adbench").is_dir():
@@ -167,12 +155,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"ADBench not found under {data_root()}; set KDMON_SHARED_DATA. Skipping ADBench.")
     rows += demo_rows(args, params)
     print(f"python -m benchmarks.pse_bench{' --quick' if args.quick else ''}")
-    print(f"{date.today()} {platform.machine()} {platform.processor() or ''} seeds {args.seeds} "
+    print(f"{run_stamp()} seeds {args.seeds} "
           f"clients {args.clients} alpha {args.alpha} rounds {args.rounds}")  # fmt: skip
     print(summarize(rows))
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(rows, f, indent=1)
+    dump_rows(args.json, rows)
     return 0
 
 

@@ -40,11 +40,10 @@ from sqlalchemy import func, select, update
 
 from app.config import Settings
 from app.services.lines import LineSpec, ensure_line
+from benchmarks.datasets import REPO_ROOT
 from db.engine import make_engine, make_session_factory, unit_of_work
 from db.migrate import upgrade
 from db.models import Batch, JobRun, Line, ModelVersion, RunStatus
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 @dataclass

@@ -25,18 +25,15 @@ merged) is a true alarm when it overlaps [onset - H, end] of some event. Point R
 
 from __future__ import annotations
 
-import argparse
-import json
-import platform
 import sys
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
-import pandas as pd
 from sklearn.metrics import roc_auc_score
 
-from benchmarks.datasets import data_root
+from benchmarks.common import bench_parser, dump_rows, markdown_table, run_stamp
+from benchmarks.datasets import data_root, list_datasets, read_skab
 from detectors.xtime import XTimeDetector
 
 
@@ -123,13 +120,9 @@ def compare(
 
 
 def skab_rows(params: dict[str, Any], horizon: int, quick: bool) -> list[dict[str, Any]]:
-    files = sorted((data_root() / "skab" / "valve1").glob("*.csv"), key=lambda p: int(p.stem))
-    runs_ = []
-    for p in files:
-        df = pd.read_csv(p, sep=";", parse_dates=["datetime"]).sort_values("datetime")
-        y = df["anomaly"].to_numpy().astype(int)
-        X = df.drop(columns=["datetime", "anomaly", "changepoint"]).to_numpy(np.float64)
-        runs_.append((p.stem, X, y))
+    runs_ = [
+        (s.path.stem, *read_skab(s.path)) for s in list_datasets() if s.group == "skab"
+    ]  # valve1 runs in numeric order
     half = len(runs_) // 2
     folds = [(runs_[:half], runs_[half:]), (runs_[half:], runs_[:half])]
     rows = []
@@ -158,24 +151,29 @@ def demo_rows(
 
 
 def summarize(rows: list[dict[str, Any]]) -> str:
-    lines = [
-        "| setting | model | MSE rarest level (n rows) | MSE all | warned / events "
-        "| detected / events | alarm precision | point ROC-AUC | fit s |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
-    ]
-    for r in rows:
-        lines.append(
-            f"| {r['setting']} | {r['model']} | {r['mse_rarest']:.3f} ({r['n_rarest']}) "
-            f"| {r['mse_all']:.3f} | {r['warned']} / {r['events']} | {r['detected']} / "
-            f"{r['events']} | {r['precision']:.2f} ({r['true_alarms']}/{r['alarms']}) "
-            f"| {r['point_auc']:.3f} | {r['fit_s']:.0f} |"
-        )
-    return "\n".join(lines)
+    header = ["setting", "model", "MSE rarest level (n rows)", "MSE all", "warned / events",
+              "detected / events", "alarm precision", "point ROC-AUC", "fit s"]  # fmt: skip
+    return markdown_table(
+        header,
+        (
+            [
+                r["setting"],
+                r["model"],
+                f"{r['mse_rarest']:.3f} ({r['n_rarest']})",
+                f"{r['mse_all']:.3f}",
+                f"{r['warned']} / {r['events']}",
+                f"{r['detected']} / {r['events']}",
+                f"{r['precision']:.2f} ({r['true_alarms']}/{r['alarms']})",
+                f"{r['point_auc']:.3f}",
+                f"{r['fit_s']:.0f}",
+            ]  # fmt: skip
+            for r in rows
+        ),
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="fewer steps, SKAB runs 0-3, one line")
+    ap = bench_parser(__doc__, "fewer steps, SKAB runs 0-3, one line")
     ap.add_argument("--horizon", type=int, default=30, help="early-warning horizon H (rows)")
     ap.add_argument("--train-days", type=float, default=14.0)
     ap.add_argument("--test-days", type=float, default=7.0)
@@ -194,11 +192,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"SKAB not found under {root}; set KDMON_SHARED_DATA. Skipping SKAB.")
     rows += demo_rows(params, args.horizon, args.train_days, args.test_days, args.quick)
     print(f"python -m benchmarks.xtime_bench{' --quick' if args.quick else ''}")
-    print(f"{date.today()} {platform.machine()} {platform.processor() or ''} seed {args.seed}")
+    print(f"{run_stamp()} seed {args.seed}")
     print(summarize(rows))
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(rows, f, indent=1)
+    dump_rows(args.json, rows)
     return 0
 
 

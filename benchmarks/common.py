@@ -1,0 +1,153 @@
+"""Scaffolding shared by the stand-alone bench scripts (``*_bench.py``, ``soak.py``).
+
+Data paths and loading stay in :mod:`benchmarks.datasets`; the detectors' docs section and
+tables stay in :mod:`benchmarks.report`. This module holds what the scripts repeated around
+them: argument parsing, the dataset x seed loop, the run stamp, markdown tables, the raw-rows
+dump, marker-delimited sections of ``docs/benchmarks.md`` and scratch PostgreSQL databases.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchmarks.datasets import REPO_ROOT, DatasetSpec, data_root, list_datasets, load
+
+DOCS = REPO_ROOT / "docs" / "benchmarks.md"
+SEEDS = (0, 1, 2)
+
+
+def bench_parser(doc: str | None, quick_help: str) -> argparse.ArgumentParser:
+    """Parser titled by the module docstring's first line, with the ``--quick`` flag first.
+
+    Every bench script starts its options this way; scripts add their own options after it.
+    """
+    lines = (doc or "").splitlines()
+    ap = argparse.ArgumentParser(description=lines[0] if lines else None)
+    ap.add_argument("--quick", action="store_true", help=quick_help)
+    return ap
+
+
+def seeds_for(quick: bool) -> tuple[int, ...]:
+    """The protocol's seeds; ``--quick`` keeps seed 0 only."""
+    return SEEDS[:1] if quick else SEEDS
+
+
+def shared_specs(groups: Sequence[str], only: str = "") -> list[DatasetSpec] | None:
+    """Datasets of ``groups`` (optionally the comma-separated ``only`` names).
+
+    ``None`` after printing the skip notice when the shared data folder is absent, so a
+    script without the data exits 0 instead of failing.
+    """
+    root = data_root()
+    if not root.is_dir():
+        print(f"shared data not found at {root}; set KDMON_SHARED_DATA. Skipping.")
+        return None
+    specs = [s for s in list_datasets(root) if s.group in groups]
+    if only:
+        specs = [s for s in specs if s.name in set(only.split(","))]
+    return specs
+
+
+def iter_cells(
+    specs: Iterable[DatasetSpec], seeds: Sequence[int]
+) -> Iterator[tuple[DatasetSpec, np.ndarray, np.ndarray, int]]:
+    """(spec, X, y, seed) for every cell, loading each dataset once for all its seeds."""
+    for spec in specs:
+        X, y = load(spec)
+        for seed in seeds:
+            yield spec, X, y, seed
+
+
+def run_stamp(*, processor: bool = True) -> str:
+    """``<date> <arch> <processor>`` line printed under each bench command for provenance."""
+    stamp = f"{date.today()} {platform.machine()}"
+    return f"{stamp} {platform.processor() or ''}" if processor else stamp
+
+
+def utc_stamp() -> str:
+    """Wall-clock time in UTC, minute precision, as the DB benches print it."""
+    return f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
+
+
+def cpu_name() -> str:
+    """CPU model from /proc/cpuinfo where there is one, else what ``platform`` knows."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def markdown_table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
+    """Pipe table with a plain ``---`` rule; cells are already formatted strings."""
+    lines = ["| " + " | ".join(header) + " |", "| " + " | ".join("---" for _ in header) + " |"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def dump_rows(path: str | None, rows: Any) -> None:
+    """Write the raw result rows as JSON when ``--json`` named a file (no-op otherwise)."""
+    if path:
+        with open(path, "w") as f:
+            json.dump(rows, f, indent=1)
+
+
+def markers(name: str) -> tuple[str, str]:
+    """The HTML comments that delimit section ``name`` of docs/benchmarks.md."""
+    return f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+
+
+def replace_section(text: str, name: str, body: str) -> str:
+    """``text`` with the first ``name`` section replaced by ``body`` (appended if missing).
+
+    Only the markers and what is between them change, so several scripts can each own a
+    section of the same file; ``body`` is right-stripped so repeated writes are idempotent.
+    """
+    start, end = markers(name)
+    block = f"{start}\n{body.rstrip()}\n{end}"
+    if start in text and end in text.split(start, 1)[1]:
+        before, rest = text.split(start, 1)
+        return before + block + rest.split(end, 1)[1]
+    return text.rstrip("\n") + "\n\n" + block + "\n"
+
+
+def write_section(name: str, body: str, path: Path = DOCS) -> None:
+    """Replace section ``name`` of ``path`` in place, creating the file with a title if needed."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
+    path.write_text(replace_section(text, name, body), encoding="utf-8")
+
+
+def fresh_pg_database(base_url: str) -> tuple[str, Callable[[], None]]:
+    """A new, uniquely named database on the server of ``base_url``, and a function to drop it.
+
+    ``base_url`` is only the admin connection; benches never touch the database it names.
+    """
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    url = make_url(base_url)
+    if url.drivername == "postgresql":
+        url = url.set(drivername="postgresql+psycopg")
+    name = f"kdmon_bench_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+
+    def drop() -> None:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+    return url.set(database=name).render_as_string(hide_password=False), drop
