@@ -149,10 +149,6 @@ def list_schedules(session: Session, now: datetime | None = None) -> list[Schedu
     return [_row(session, line, now) for line in lines]
 
 
-def get_schedule(session: Session, line_id: int, now: datetime | None = None) -> ScheduleRow:
-    return _row(session, get_line(session, line_id), now or datetime.now(UTC))
-
-
 def set_schedule(
     session: Session, actor: Actor, line_id: int, cron: str, timezone: str
 ) -> ScheduleRow:

@@ -48,16 +48,6 @@ def current_threshold(session: Session, line_id: int) -> ThresholdInfo | None:
     return ThresholdInfo(line_id, model.id, row.value, row.reason, row.created_by, row.created_at)
 
 
-def threshold_history(session: Session, line_id: int) -> list[ThresholdVersion]:
-    return list(
-        session.scalars(
-            select(ThresholdVersion)
-            .where(ThresholdVersion.line_id == line_id)
-            .order_by(ThresholdVersion.id.desc())
-        )
-    )
-
-
 def set_threshold(
     session: Session, line_id: int, value: float, *, actor: str, reason: str = ""
 ) -> ThresholdVersion:
