@@ -57,7 +57,7 @@ def cmd_demo_batch(args: argparse.Namespace, ctx: AppContext) -> int:
 
 def cmd_ingest(args: argparse.Namespace, ctx: AppContext) -> int:
     from app.ingest import infer_line_spec, ingest_file
-    from app.services.lines import create_line, find_line
+    from app.services.lines import create_line, find_line, with_default_schedule
     from db.engine import unit_of_work
 
     failures = 0
@@ -65,7 +65,9 @@ def cmd_ingest(args: argparse.Namespace, ctx: AppContext) -> int:
         if args.create_line:
             with unit_of_work(ctx.factory) as session:
                 if find_line(session, args.line) is None:
-                    spec = infer_line_spec(Path(path), args.line)
+                    spec = with_default_schedule(
+                        infer_line_spec(Path(path), args.line), ctx.settings
+                    )
                     create_line(session, spec)
                     _print(
                         f"created line {args.line!r} with columns {', '.join(spec.feature_columns)}"
@@ -450,6 +452,20 @@ def _list_detectors() -> int:
     return 0
 
 
+# Commands that create or migrate the database themselves; every other one needs it ready.
+MIGRATING_COMMANDS = frozenset({"init", "demo", "run", "detectors"})
+
+
+def _require_migrated(ctx: AppContext) -> None:
+    from db.migrate import is_up_to_date
+
+    if not is_up_to_date(ctx.engine):
+        raise KdmonError(
+            f"The database at {ctx.engine.url.render_as_string(hide_password=True)} is not "
+            "initialised or needs migrating; run `kdmon init` first."
+        )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -465,6 +481,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     try:
+        if args.command not in MIGRATING_COMMANDS:
+            _require_migrated(ctx)
         return int(args.func(args, ctx) or 0)
     except KdmonError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -19,7 +19,7 @@ from tqdm import tqdm
 from app.context import AppContext
 from app.demo import DEMO_LINES, DemoBatch, generate_day, generate_history, write_batch_csv
 from app.ingest import ingest_frame
-from app.services.lines import LineSpec, ensure_line, get_line
+from app.services.lines import LineSpec, ensure_line, get_line, with_default_schedule
 from app.services.runs import jsonable, record_manual_run
 from app.services.scoring import ModelCache, score_line
 from app.services.thresholds import active_model
@@ -145,7 +145,7 @@ def run_demo(ctx: AppContext, options: DemoOptions) -> DemoSummary:
     summary = DemoSummary()
     with unit_of_work(ctx.factory) as session:
         for demo_line in DEMO_LINES:
-            ensure_line(session, _line_spec(demo_line))
+            ensure_line(session, with_default_schedule(_line_spec(demo_line), ctx.settings))
     start = _history_start(options.days)
     cache = ModelCache()
     steps = tqdm(DEMO_LINES, desc="demo plant", unit="line")

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.config import Settings
 from app.services import audit
 from app.services.auth import Actor, require
 from app.services.errors import NotFoundError, ValidationError
@@ -29,6 +30,13 @@ class LineSpec:
     contamination: float | None = None
     retrain_cron: str = "0 2 * * *"
     timezone: str = "UTC"
+
+
+def with_default_schedule(spec: LineSpec, settings: Settings) -> LineSpec:
+    """A new line retrains on the installation's default schedule (``KDMON_RETRAIN_CRON``)."""
+    return replace(
+        spec, retrain_cron=settings.default_retrain_cron, timezone=settings.scheduler_timezone
+    )
 
 
 def _validate(spec: LineSpec) -> None:

@@ -127,8 +127,35 @@ def test_serve_answers_the_health_endpoint(tmp_path: Path) -> None:
 
 def test_cli_errors_are_clear_and_exit_non_zero(tmp_path: Path) -> None:
     data_dir = tmp_path / "var"
+    not_ready = _kdmon(data_dir, "score", "--all")
+    assert not_ready.returncode == 1
+    assert "run `kdmon init` first" in not_ready.stderr and "Traceback" not in not_ready.stderr
     assert _kdmon(data_dir, "init").returncode == 0
     result = _kdmon(data_dir, "train", "--line", "no-such-line")
     assert result.returncode == 1
     assert "No line 'no-such-line'" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_new_lines_get_the_configured_default_schedule(tmp_path: Path) -> None:
+    data_dir = tmp_path / "var"
+    export = tmp_path / "press.csv"
+    export.write_text(
+        "timestamp,pressure,temperature\n"
+        + "".join(f"2026-11-01T00:{m:02d}:00Z,{5 + m / 100},{60 + m / 50}\n" for m in range(30))
+    )
+    env_overrides = {"KDMON_RETRAIN_CRON": "15 3 * * 1-5", "KDMON_TIMEZONE": "Europe/Berlin"}
+    old = {k: os.environ.get(k) for k in env_overrides}
+    os.environ.update(env_overrides)
+    try:
+        assert _kdmon(data_dir, "init").returncode == 0
+        created = _kdmon(data_dir, "ingest", "--line", "press-9", "--create-line", str(export))
+        listed = _kdmon(data_dir, "lines")
+    finally:
+        for key, value in old.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+    assert created.returncode == 0, created.stderr
+    assert "retrain '15 3 * * 1-5' Europe/Berlin" in listed.stdout
