@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks.datasets import REPO_ROOT, DatasetSpec, data_root, list_datasets, load
+from db.scratch import scratch_database
 
 DOCS = REPO_ROOT / "docs" / "benchmarks.md"
 SEEDS = (0, 1, 2)
@@ -130,24 +130,5 @@ def write_section(name: str, body: str, path: Path = DOCS) -> None:
 
 
 def fresh_pg_database(base_url: str) -> tuple[str, Callable[[], None]]:
-    """A new, uniquely named database on the server of ``base_url``, and a function to drop it.
-
-    ``base_url`` is only the admin connection; benches never touch the database it names.
-    """
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
-    url = make_url(base_url)
-    if url.drivername == "postgresql":
-        url = url.set(drivername="postgresql+psycopg")
-    name = f"kdmon_bench_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-
-    def drop() -> None:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-    return url.set(database=name).render_as_string(hide_password=False), drop
+    """A scratch database for one bench run, and a function to drop it."""
+    return scratch_database(base_url, prefix="kdmon_bench")

@@ -8,18 +8,16 @@ so tests never see each other's rows.
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.config import Settings
 from db.engine import make_engine, make_session_factory
 from db.migrate import upgrade
+from db.scratch import scratch_database
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("KDMON_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
@@ -36,28 +34,6 @@ def shared_data() -> Path:
     return SHARED_DATA
 
 
-def _fresh_pg_database(base_url: str) -> tuple[str, str]:
-    url = make_url(base_url)
-    if url.drivername == "postgresql":
-        url = url.set(drivername="postgresql+psycopg")
-    name = f"kdmon_t_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return url.set(database=name).render_as_string(hide_password=False), name
-
-
-def _drop_pg_database(base_url: str, name: str) -> None:
-    url = make_url(base_url)
-    if url.drivername == "postgresql":
-        url = url.set(drivername="postgresql+psycopg")
-    admin = create_engine(url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
-
-
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def empty_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A URL of an empty database (no tables) on the requested backend."""
@@ -67,11 +43,11 @@ def empty_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     base = pg_base_url()
     if base is None:
         pytest.skip("KDMON_TEST_PG_URL is not set; PostgreSQL tests skipped")
-    url, name = _fresh_pg_database(base)
+    url, drop = scratch_database(base)
     try:
         yield url
     finally:
-        _drop_pg_database(base, name)
+        drop()
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ line of its own (no case can see another's samples).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -18,8 +18,9 @@ from app.config import Settings
 from app.services.lines import LineSpec, create_line
 from db.engine import make_engine, make_session_factory, unit_of_work
 from db.migrate import upgrade
+from db.scratch import scratch_database
 from tests.app.ingest.corpus import FEATURES, UNITS
-from tests.conftest import _drop_pg_database, _fresh_pg_database, pg_base_url
+from tests.conftest import pg_base_url
 
 Env = tuple[Settings, sessionmaker[Session]]
 
@@ -43,15 +44,14 @@ def ingest_env(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Env]:
     data_dir: Path = tmp_path_factory.mktemp("ingest_env") / "var"
-    drop: tuple[str, str] | None = None
+    drop: Callable[[], None] | None = None
     if request.param == "sqlite":
         url = f"sqlite:///{(data_dir.parent / 'kdmon.db').as_posix()}"
     else:
         base = pg_base_url()
         if base is None:
             pytest.skip("KDMON_TEST_PG_URL is not set; PostgreSQL tests skipped")
-        url, name = _fresh_pg_database(base)
-        drop = (base, name)
+        url, drop = scratch_database(base)
     upgrade(url)
     settings = Settings(data_dir=data_dir, database_url=url)
     settings.ensure_dirs()
@@ -61,4 +61,4 @@ def ingest_env(
     finally:
         engine.dispose()
         if drop is not None:
-            _drop_pg_database(*drop)
+            drop()
