@@ -7,9 +7,10 @@
   enqueues a ``job_run`` row.
 - :mod:`jobs.worker` - claims queued rows and runs the matching handler (``kdmon worker``).
 - :mod:`jobs.handlers` - one small function per job kind that calls the service.
-- :mod:`jobs.inbox` - the watched inbox folders (file in, file moved to ``done/`` or
-  ``failed/``).
 - :mod:`jobs.lease` - named leases with an expiry, in the ``lease`` table.
+
+The inbox folders themselves (file in, moved to ``done/`` or ``failed/``) are an ingest
+concern: :mod:`app.ingest.inbox`; the inbox job only calls it.
 
 See ``docs/jobs.md`` for the operating guide.
 """

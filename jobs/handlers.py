@@ -96,7 +96,7 @@ def score(ctx: WorkerContext, run: ClaimedRun) -> HandlerResult:
 
 def ingest_inbox(ctx: WorkerContext, run: ClaimedRun) -> HandlerResult:
     """Ingest the line's inbox; new batches get a scoring run queued right away."""
-    from jobs.inbox import process_inbox
+    from app.ingest.inbox import process_inbox
 
     name = _line_name(ctx, run)
     report = process_inbox(ctx.factory, ctx.settings, name)

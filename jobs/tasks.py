@@ -142,7 +142,7 @@ def enqueue_scoring() -> None:
 
 def enqueue_inbox() -> None:
     """Queue an inbox ingest for every line with complete files waiting in its folder."""
-    from jobs.inbox import pending_files
+    from app.ingest.inbox import pending_files
 
     rt = _rt()
     slot = interval_slot(datetime.now(UTC), rt.settings.inbox_interval_minutes).isoformat()

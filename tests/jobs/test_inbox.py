@@ -12,10 +12,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.config import Settings
+from app.ingest.inbox import line_inbox, pending_files, process_inbox
 from db.engine import unit_of_work
 from db.models import Batch, JobRun, RunStatus
 from jobs import tasks
-from jobs.inbox import line_inbox, pending_files, process_inbox
 from jobs.worker import run_pending
 from tests.seeding import seed_line
 
