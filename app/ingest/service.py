@@ -31,9 +31,11 @@ from app.ingest.readers import CsvReader, open_table
 from app.ingest.report import IngestError, IngestReport, RowProblem
 from app.ingest.storage import FileFacts, inspect_file, store_file, stored_relpath
 from app.ingest.validation import ChunkResult, Validator
+from app.services import audit
+from app.services.auth import Actor, require
 from app.services.lines import get_line
 from db.engine import unit_of_work
-from db.models import Batch, QuarantinedRow, Sample
+from db.models import Batch, QuarantinedRow, Role, Sample
 
 
 @dataclass(frozen=True)
@@ -313,13 +315,18 @@ def ingest_file(
     source: str = "cli",
     policy: ValidationPolicy | None = None,
     filename: str | None = None,
+    actor: Actor | None = None,
 ) -> IngestReport:
     """Store ``path`` byte-for-byte and ingest it into ``line`` in one transaction.
 
     The same bytes ingested again for the same line are a no-op (``duplicate=True``, the
     original batch id). Raises :class:`IngestError` for file-level failures (unreadable file,
-    missing schema column, no data rows); row-level problems go to the quarantine.
+    missing schema column, no data rows); row-level problems go to the quarantine. A person's
+    upload names its ``actor`` (a reviewer or admin): checked first, and audited in the same
+    transaction as the batch. Trusted callers (CLI, inbox job, demo) pass none.
     """
+    if actor is not None:
+        require(actor, Role.REVIEWER)
     path = Path(path)
     policy = policy or ValidationPolicy()
     filename = filename or path.name
@@ -360,6 +367,19 @@ def ingest_file(
                     np.array([tally.first_ts, tally.last_ts], dtype=np.int64)
                 )
             batch_id = batch.id
+            if actor is not None:
+                audit.record(
+                    session,
+                    actor.username,
+                    "batch.upload",
+                    f"line:{line}",
+                    {
+                        "batch_id": batch_id,
+                        "filename": filename,
+                        "accepted": tally.accepted,
+                        "rejected": tally.rejected,
+                    },
+                )
     except IntegrityError:
         existing = _existing_batch(factory, info, facts.sha256, filename)
         if existing is None:

@@ -59,6 +59,11 @@ def write() -> Iterator[Session]:
     """One transaction; on success the read caches are dropped so the page shows the change."""
     with unit_of_work(session_factory()) as session:
         yield session
+    changed()
+
+
+def changed() -> None:
+    """A service wrote through its own transaction: drop the read caches."""
     st.cache_data.clear()
 
 

@@ -18,8 +18,7 @@ import streamlit as st
 
 from app import ingest
 from app.ingest import IngestReport, ValidationPolicy
-from app.services import audit, queries
-from app.services.auth import require
+from app.services import queries
 from app.ui import common as ui
 from db.models import Role
 
@@ -119,7 +118,6 @@ else:
             _show_report(preview, "data_preview")
             if st.button("Ingest this file", type="primary", key="data_ingest"):
                 try:
-                    require(actor, Role.REVIEWER)
                     with st.spinner("Ingesting…"), _as_file(upload.name, content) as path:
                         report = ingest.ingest_file(
                             ui.session_factory(),
@@ -129,24 +127,12 @@ else:
                             source="upload",
                             policy=policy,
                             filename=upload.name,
-                        )
-                    with ui.write() as session:
-                        audit.record(
-                            session,
-                            actor.username,
-                            "batch.upload",
-                            f"line:{line_name}",
-                            {
-                                "batch_id": report.batch_id,
-                                "filename": upload.name,
-                                "duplicate": report.duplicate,
-                                "accepted": report.n_accepted,
-                                "rejected": report.n_rejected,
-                            },
+                            actor=actor,
                         )
                 except Exception as exc:
                     ui.show_error(exc)
                 else:
+                    ui.changed()
                     st.session_state.pop(PREVIEW_KEY, None)
                     st.session_state[RESULT_KEY] = report.summary().splitlines()[0]
                     st.rerun()

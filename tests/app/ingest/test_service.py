@@ -234,3 +234,31 @@ def test_policy_is_described_and_validated() -> None:
         ValidationPolicy(missing="guess")  # type: ignore[arg-type]
     with pytest.raises(ValidationError):
         ValidationPolicy(naive_timezone="Mars/Olympus")
+
+
+def test_an_upload_is_role_checked_and_audited_with_its_batch(
+    session_factory: sessionmaker[Session], settings: Settings, line: str, tmp_path: Path
+) -> None:
+    from sqlalchemy import select
+
+    from app.services.auth import Actor
+    from app.services.errors import PermissionDeniedError
+    from db.models import AuditEvent, Role
+
+    path = tmp_path / "upload.csv"
+    path.write_text(_messy())
+    before = count_rows(session_factory)
+    with pytest.raises(PermissionDeniedError):
+        ingest_file(session_factory, settings, line, path, actor=Actor("vic", Role.VIEWER))
+    assert count_rows(session_factory) == before
+
+    report = ingest_file(
+        session_factory, settings, line, path, source="upload", actor=Actor("rita", Role.REVIEWER)
+    )
+    with session_factory() as session:
+        events = session.scalars(
+            select(AuditEvent).where(AuditEvent.action == "batch.upload")
+        ).all()
+    uploads = [e for e in events if e.details.get("batch_id") == report.batch_id]
+    assert len(uploads) == 1 and uploads[0].actor == "rita"
+    assert uploads[0].details["rejected"] == report.n_rejected
