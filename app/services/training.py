@@ -276,7 +276,7 @@ def train_line(
             or 0
         )
         stored_params = (
-            {k: v for k, v in model.get_params().items() if _jsonable(v)}
+            {k: v for k, v in model.get_params().items() if _is_json_value(v)}
             if hasattr(model, "get_params")
             else {}
         )
@@ -335,5 +335,5 @@ def train_line(
         )
 
 
-def _jsonable(value: Any) -> bool:
+def _is_json_value(value: Any) -> bool:
     return value is None or isinstance(value, str | int | float | bool | list | tuple | dict)
