@@ -49,6 +49,7 @@ def _seed(url: str, n: int, flag_rate: float, n_reviews: int) -> dict[str, float
         User,
         Verdict,
     )
+    from db.rollup import add_scores
 
     rng = random.Random(7)
     engine = make_engine(url)
@@ -128,6 +129,7 @@ def _seed(url: str, n: int, flag_rate: float, n_reviews: int) -> dict[str, float
                     flagged_ids.append(sample_id)
             conn.execute(insert(Sample), samples)
             conn.execute(insert(Score), scores)
+            add_scores(conn, scores)  # the hourly rollup the overview's timeline reads
         reviewed = rng.sample(flagged_ids, min(n_reviews, len(flagged_ids)))
         verdicts = [Verdict.CONFIRMED, Verdict.DISMISSED, Verdict.UNSURE]
         conn.execute(

@@ -270,6 +270,34 @@ class Score(Base):
     flagged: Mapped[bool] = mapped_column(Boolean)
     top_features: Mapped[list[Any]] = mapped_column(JSON, default=list)
     scored_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # P(extreme event within the detector's risk horizon); NULL for detectors without one.
+    extreme_risk: Mapped[float | None] = mapped_column(Float)
+
+
+class ScoreRollup(Base):
+    """Hourly aggregates of one model's scores on one line, for long-range timelines.
+
+    A whole-history chart reads a few thousand of these rows instead of millions of scores.
+    Kept in step with ``score`` by ``db.rollup`` inside the transaction that writes or
+    re-flags the scores; ``bucket_hour`` counts whole hours since 1970-01-01 UTC, an integer
+    so that both databases group it the same way.
+    """
+
+    __tablename__ = "score_rollup"
+
+    line_id: Mapped[int] = mapped_column(
+        ForeignKey("line.id", ondelete="CASCADE"), primary_key=True
+    )
+    model_version_id: Mapped[int] = mapped_column(
+        ForeignKey("model_version.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    bucket_hour: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    n: Mapped[int] = mapped_column(Integer)
+    n_flagged: Mapped[int] = mapped_column(Integer)
+    min_score: Mapped[float] = mapped_column(Float)
+    max_score: Mapped[float] = mapped_column(Float)
+    sum_score: Mapped[float] = mapped_column(Float)
+    max_risk: Mapped[float | None] = mapped_column(Float)
 
 
 class Review(Base):

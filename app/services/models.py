@@ -21,6 +21,7 @@ from app.services.errors import NotFoundError
 from app.services.thresholds import current_threshold
 from db.engine import unit_of_work
 from db.models import ModelStatus, ModelVersion, Role, Score
+from db.rollup import rebuild_model
 
 
 def list_model_versions(session: Session, line_id: int) -> list[ModelVersion]:
@@ -41,7 +42,11 @@ def get_model_version(session: Session, model_version_id: int) -> ModelVersion:
 
 
 def activate(session: Session, model: ModelVersion, reason: str) -> ModelVersion:
-    """Make ``model`` the line's active version (no permission check: callers decide)."""
+    """Make ``model`` the line's active version (no permission check: callers decide).
+
+    Its stored scores are re-flagged against the threshold it now serves with, and its hourly
+    rollup rebuilt to match, in the caller's transaction.
+    """
     session.execute(
         update(ModelVersion)
         .where(
@@ -62,6 +67,7 @@ def activate(session: Session, model: ModelVersion, reason: str) -> ModelVersion
             .where(Score.model_version_id == model.id)
             .values(threshold=threshold.value, flagged=Score.score >= threshold.value)
         )
+        rebuild_model(session, model.id)
     return model
 
 

@@ -35,10 +35,11 @@ from db.models import (
     RunStatus,
     Sample,
     Score,
+    ScoreRollup,
     ThresholdVersion,
     Verdict,
 )
-from db.timeline import TimelinePoint, score_timeline
+from db.timeline import TimelinePoint, line_timeline
 
 T = TypeVar("T")
 
@@ -142,6 +143,26 @@ class ScoreRow:
     threshold: float
     flagged: bool
     scored_at: datetime
+    extreme_risk: float | None = None  # None: the detector does not forecast extreme events
+    risk_horizon: int | None = None  # steps ahead that ``extreme_risk`` covers
+
+
+@dataclass(frozen=True)
+class RiskInfo:
+    """A line whose active model forecasts extreme events, and how far ahead."""
+
+    model_version_id: int
+    horizon: int | None  # steps; None when the model's stored params do not say
+
+    @property
+    def label(self) -> str:
+        ahead = "next steps" if self.horizon is None else f"next {self.horizon} steps"
+        return f"extreme-event risk ({ahead})"
+
+
+def _risk_horizon(params: dict[str, Any] | None) -> int | None:
+    value = (params or {}).get("risk_horizon")
+    return int(value) if isinstance(value, int | float) and value >= 1 else None
 
 
 @dataclass(frozen=True)
@@ -535,7 +556,7 @@ def sample_detail(session: Session, sample_id: int) -> SampleDetail:
     batch = session.get(Batch, sample.batch_id)
     assert line is not None and batch is not None
     score_rows = session.execute(
-        select(Score, ModelVersion.version, ModelVersion.detector)
+        select(Score, ModelVersion.version, ModelVersion.detector, ModelVersion.params)
         .join(ModelVersion, ModelVersion.id == Score.model_version_id)
         .where(Score.sample_id == sample_id)
         .order_by(Score.id)
@@ -549,8 +570,10 @@ def sample_detail(session: Session, sample_id: int) -> SampleDetail:
             float(s.threshold),
             bool(s.flagged),
             s.scored_at,
+            None if s.extreme_risk is None else float(s.extreme_risk),
+            _risk_horizon(params) if s.extreme_risk is not None else None,
         )
-        for s, v, d in score_rows
+        for s, v, d, params in score_rows
     ]
     latest_score = score_rows[-1][0] if score_rows else None
     top = normalize_top_features(latest_score.top_features) if latest_score else []
@@ -675,11 +698,11 @@ def recent_batches(session: Session, limit: int = 50, offset: int = 0) -> Page[B
 def score_timeline_for_line(
     session: Session, line_id: int, start: datetime, end: datetime, buckets: int = 500
 ) -> list[TimelinePoint]:
-    """A line's score timeline, downsampled in SQL by :func:`db.timeline.score_timeline`.
+    """A line's score timeline, downsampled in SQL by :func:`db.timeline.line_timeline`.
 
     The active model's scores when it scored anything in the range (so a rescored period is
     not counted twice); otherwise every stored score, so a line whose older data was scored by
-    a retired model still shows a timeline.
+    a retired model still shows a timeline. Long ranges are read from the hourly rollup.
     """
     active = session.scalar(
         select(ModelVersion.id)
@@ -687,12 +710,37 @@ def score_timeline_for_line(
         .limit(1)
     )
     if active is not None:
-        points = score_timeline(
+        points = line_timeline(
             session, line_id, start, end, buckets=buckets, model_version_id=active
         )
         if points:
             return points
-    return score_timeline(session, line_id, start, end, buckets=buckets)
+    return line_timeline(session, line_id, start, end, buckets=buckets)
+
+
+def extreme_risk_info(session: Session, line_id: int) -> RiskInfo | None:
+    """Whether the line's active model stores extreme-event risk (None: it does not).
+
+    Judged from what the model stored (its hourly rollup carries a risk), not from its name,
+    so any detector with an ``extreme_risk`` method qualifies once it has scored something.
+    """
+    active = session.execute(
+        select(ModelVersion.id, ModelVersion.params)
+        .where(ModelVersion.line_id == line_id, ModelVersion.status == ModelStatus.ACTIVE)
+        .limit(1)
+    ).first()
+    if active is None:
+        return None
+    stored = session.scalar(
+        select(
+            exists().where(
+                ScoreRollup.line_id == line_id,
+                ScoreRollup.model_version_id == active.id,
+                ScoreRollup.max_risk.is_not(None),
+            )
+        )
+    )
+    return RiskInfo(active.id, _risk_horizon(active.params)) if stored else None
 
 
 # --- models and line settings -----------------------------------------------------------------

@@ -3,7 +3,8 @@
 Each batch is scored in its own unit of work, with the model that is active when that batch
 is scored; score rows name the model version that made them. Time-ordered lines scored as
 windows get the samples just before the batch as context, so windows straddling a batch
-boundary are scored like any other.
+boundary are scored like any other. Detectors that forecast extreme events (``extreme_risk``)
+also store each row's risk; the hourly score rollup is updated in the batch's transaction.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from app.services.lines import get_line
 from app.services.thresholds import active_model, current_threshold
 from db.engine import unit_of_work
 from db.models import Batch, Line, ModelVersion, Score
+from db.rollup import add_scores
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +98,19 @@ def score_matrix(
     return scores, contributions
 
 
+def extreme_risk(detector: Any, matrix: LineMatrix, context: LineMatrix) -> np.ndarray | None:
+    """Each row's risk of an extreme event ahead, or None for detectors that do not forecast.
+
+    The context rows go in as ``context``, so a batch's first rows see the same history as
+    when their scores were computed.
+    """
+    method = getattr(detector, "extreme_risk", None)
+    if not callable(method):
+        return None
+    history = context.X if len(context) else None
+    return np.asarray(method(matrix.X, context=history), dtype=float).reshape(-1)
+
+
 def _score_batch(
     session: Session,
     line: Line,
@@ -111,6 +126,8 @@ def _score_batch(
         context = load_context_before(session, line, first_ts, context_length(detector))
         scores, contributions = score_matrix(detector, matrix, context)
         features = top_features(contributions, matrix.feature_columns)
+        risks = extreme_risk(detector, matrix, context)
+        risk_values = [None] * len(scores) if risks is None else [float(r) for r in risks]
         now = datetime.now(UTC)
         rows = [
             {
@@ -123,13 +140,15 @@ def _score_batch(
                 "flagged": bool(score >= threshold),
                 "top_features": feats,
                 "scored_at": now,
+                "extreme_risk": risk,
             }
-            for sample_id, ts, score, feats in zip(
-                matrix.sample_ids, matrix.timestamps, scores, features, strict=True
+            for sample_id, ts, score, feats, risk in zip(
+                matrix.sample_ids, matrix.timestamps, scores, features, risk_values, strict=True
             )
         ]
         for start in range(0, len(rows), INSERT_CHUNK):
             session.execute(insert(Score), rows[start : start + INSERT_CHUNK])
+        add_scores(session, rows)
     batch.scored_at = datetime.now(UTC)
     flagged = int(np.sum(scores >= threshold)) if len(matrix) else 0
     return len(matrix), flagged

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from app.services.errors import NotFoundError, ValidationError
 from db.models import ModelStatus, ModelVersion, Score, ThresholdVersion
+from db.rollup import rebuild_model
 
 
 @dataclass(frozen=True)
@@ -54,8 +55,9 @@ def set_threshold(
     """Version a new threshold for the line's active model and re-flag that model's scores.
 
     Flags are a function of (score, threshold in force), so moving the threshold updates the
-    ``flagged`` and ``threshold`` columns of the active model's scores; the previous value stays
-    in the threshold history and the audit log.
+    ``flagged`` and ``threshold`` columns of the active model's scores (and that model's hourly
+    rollup, in the same transaction); the previous value stays in the threshold history and
+    the audit log.
     """
     if not math.isfinite(value):
         raise ValidationError(f"A threshold must be a finite number, got {value}.")
@@ -75,5 +77,6 @@ def set_threshold(
         .where(Score.model_version_id == model.id)
         .values(threshold=float(value), flagged=Score.score >= float(value))
     )
+    rebuild_model(session, model.id)
     session.flush()
     return row

@@ -7,12 +7,14 @@ from datetime import datetime
 from typing import Any
 
 import plotly.graph_objects as go
+from plotly.subplots import make_subplots
 
 from app.services.queries import SeriesPoint
 from db.timeline import TimelinePoint
 
 THRESHOLD_COLOR = "#d62728"
 FLAG_COLOR = "#ff7f0e"
+RISK_COLOR = "#9467bd"
 
 
 def _threshold(fig: go.Figure, threshold: float | None, label: str = "threshold") -> None:
@@ -26,11 +28,10 @@ def _threshold(fig: go.Figure, threshold: float | None, label: str = "threshold"
         )
 
 
-def timeline_figure(points: Sequence[TimelinePoint], threshold: float | None) -> go.Figure:
-    """Min-max band, mean line and flagged buckets of a downsampled score timeline."""
+def _timeline_traces(points: Sequence[TimelinePoint]) -> list[go.Scatter]:
     times = [p.start + (p.end - p.start) / 2 for p in points]
-    fig = go.Figure()
-    fig.add_trace(
+    flagged = [(t, p) for t, p in zip(times, points, strict=True) if p.n_flagged]
+    return [
         go.Scatter(
             x=times,
             y=[p.max_score for p in points],
@@ -38,9 +39,7 @@ def timeline_figure(points: Sequence[TimelinePoint], threshold: float | None) ->
             line_width=0,
             showlegend=False,
             hoverinfo="skip",
-        )
-    )
-    fig.add_trace(
+        ),
         go.Scatter(
             x=times,
             y=[p.min_score for p in points],
@@ -49,19 +48,14 @@ def timeline_figure(points: Sequence[TimelinePoint], threshold: float | None) ->
             fill="tonexty",
             fillcolor="rgba(31,119,180,0.2)",
             name="min-max",
-        )
-    )
-    fig.add_trace(
+        ),
         go.Scatter(
             x=times,
             y=[p.mean_score for p in points],
             mode="lines",
             name="mean score",
             line_color="#1f77b4",
-        )
-    )
-    flagged = [(t, p) for t, p in zip(times, points, strict=True) if p.n_flagged]
-    fig.add_trace(
+        ),
         go.Scatter(
             x=[t for t, _ in flagged],
             y=[p.max_score for _, p in flagged],
@@ -69,13 +63,59 @@ def timeline_figure(points: Sequence[TimelinePoint], threshold: float | None) ->
             name="flagged",
             marker={"color": FLAG_COLOR, "size": 7},
             text=[f"{p.n_flagged} of {p.n} flagged" for _, p in flagged],
+        ),
+    ]
+
+
+def timeline_figure(
+    points: Sequence[TimelinePoint], threshold: float | None, risk_label: str | None = None
+) -> go.Figure:
+    """Min-max band, mean line and flagged buckets of a downsampled score timeline.
+
+    With ``risk_label`` (the line's model forecasts extreme events) a second panel below
+    shows each bucket's highest risk on a 0-1 scale; otherwise the chart is the score alone.
+    """
+    risky = [p for p in points if p.max_risk is not None]
+    if risk_label is None or not risky:
+        fig = go.Figure(_timeline_traces(points))
+        _threshold(fig, threshold)
+        fig.update_layout(
+            height=320,
+            margin={"l": 10, "r": 10, "t": 30, "b": 10},
+            yaxis_title="anomaly score",
+            legend_orientation="h",
         )
+        return fig
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.65, 0.35])
+    for trace in _timeline_traces(points):
+        fig.add_trace(trace, row=1, col=1)
+    fig.add_trace(
+        go.Scatter(
+            x=[p.start + (p.end - p.start) / 2 for p in risky],
+            y=[p.max_risk for p in risky],
+            mode="lines",
+            name=risk_label,
+            line_color=RISK_COLOR,
+            hovertemplate="%{y:.1%}<extra>highest risk in bucket</extra>",
+        ),
+        row=2,
+        col=1,
     )
-    _threshold(fig, threshold)
+    if threshold is not None:
+        fig.add_hline(
+            y=threshold,
+            line_dash="dash",
+            line_color=THRESHOLD_COLOR,
+            annotation_text=f"threshold {threshold:.3g}",
+            annotation_position="top left",
+            row=1,
+            col=1,
+        )
+    fig.update_yaxes(title_text="anomaly score", row=1, col=1)
+    fig.update_yaxes(title_text="risk", range=[0, 1], tickformat=".0%", row=2, col=1)
     fig.update_layout(
-        height=320,
+        height=460,
         margin={"l": 10, "r": 10, "t": 30, "b": 10},
-        yaxis_title="anomaly score",
         legend_orientation="h",
     )
     return fig

@@ -70,10 +70,14 @@ chosen = names[line_id]
 timeline = ui.cached(queries.score_timeline_for_line)(
     line_id, now - timedelta(days=days or 7), now + timedelta(minutes=1)
 )
+risk = ui.cached(queries.extreme_risk_info)(line_id)
 if not timeline:
     st.info("No scores in this range.")
 else:
-    st.plotly_chart(charts.timeline_figure(timeline, chosen.threshold), key="overview_timeline")
+    st.plotly_chart(
+        charts.timeline_figure(timeline, chosen.threshold, risk.label if risk else None),
+        key="overview_timeline",
+    )
 
 quality = ui.cached(queries.flag_quality)(line_id)
 if quality is not None:

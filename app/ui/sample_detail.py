@@ -59,6 +59,14 @@ else:
     m2.metric("Threshold", f"{latest.threshold:.4f}", help="Threshold in force when it was scored")
     m3.metric("Model", f"v{latest.version}", help=latest.detector)
     m4.metric("Flagged", "yes" if latest.flagged else "no")
+    if latest.extreme_risk is not None:
+        ahead = f"next {latest.risk_horizon} steps" if latest.risk_horizon else "next steps"
+        st.metric(
+            f"Extreme-event risk ({ahead})",
+            f"{latest.extreme_risk:.1%}",
+            help="The model's probability of an extreme value on some sensor within the "
+            "horizon, forecast from the samples up to this one",
+        )
 st.markdown(f"Current verdict: **{detail.verdict.value if detail.verdict else 'not reviewed'}**")
 
 left, right = st.columns([3, 2])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
@@ -197,3 +198,141 @@ def test_every_kd_trainer_trains_scores_and_reloads_through_the_services(
         assert scores[labels].mean() > scores[~labels].mean()
     finally:
         engine.dispose()
+
+
+# --- the hourly rollup and extreme-event risk ---------------------------------------------------
+
+STEP = timedelta(minutes=5)
+
+
+def _rollup_matches_raw(session: Session, line_id: int, model_id: int | None, n: int) -> int:
+    """Assert rollup and raw timelines agree over the seeded hours; returns flagged count."""
+    from db.timeline import rollup_timeline, score_timeline
+    from tests.seeding import START
+
+    end = START + STEP * n  # whole hours from an hour boundary: 1-hour buckets on both
+    buckets = int((end - START) / timedelta(hours=1))
+    rolled = rollup_timeline(session, line_id, START, end, buckets, model_version_id=model_id)
+    raw = score_timeline(session, line_id, START, end, buckets, model_version_id=model_id)
+    assert [(p.start, p.n, p.n_flagged, p.max_score, p.max_risk) for p in rolled] == [
+        (p.start, p.n, p.n_flagged, p.max_score, p.max_risk) for p in raw
+    ]
+    assert sum(p.n for p in raw) > 0
+    return sum(p.n_flagged for p in raw)
+
+
+def test_the_rollup_follows_scoring_threshold_changes_and_rollbacks(
+    settings: Settings, session_factory: sessionmaker[Session]
+) -> None:
+    from app.services.auth import Actor
+    from app.services.models import rollback_to
+    from app.services.queries import score_timeline_for_line
+    from db.models import Role, ThresholdVersion
+    from tests.seeding import START
+
+    n = 600  # 50 hours at 5-minute steps, in 3 batches scored one by one
+    X, _ = correlated_rows(n, 4, 0.05, seed=8)
+    line_id, batch_ids = seed_line(session_factory, "press-9", X, step=STEP, batches=3)
+    first = train_line(session_factory, settings, "press-9")
+    score_line(session_factory, settings, "press-9")
+    with unit_of_work(session_factory) as session:
+        _rollup_matches_raw(session, line_id, first.model_version_id, n)
+        scores = sorted(session.scalars(select(Score.score)), reverse=True)
+        set_threshold(session, line_id, scores[20], actor="admin")
+    with session_factory() as session:
+        assert _rollup_matches_raw(session, line_id, first.model_version_id, n) == 21
+
+    second = train_line(session_factory, settings, "press-9")
+    assert second.status == ModelStatus.ACTIVE, second.status_reason
+    score_line(session_factory, settings, "press-9", batch_ids=batch_ids)  # rescored by v2
+    with unit_of_work(session_factory) as session:
+        _rollup_matches_raw(session, line_id, second.model_version_id, n)
+        _rollup_matches_raw(session, line_id, None, n)  # both models' rows, summed
+        # a threshold recorded for v1 while v2 serves: rolling back re-flags v1's scores
+        session.add(
+            ThresholdVersion(line_id=line_id, model_version_id=first.model_version_id, value=9e9)
+        )
+    with unit_of_work(session_factory) as session:
+        rollback_to(session, Actor("ada", Role.ADMIN), first.model_version_id)
+    with session_factory() as session:
+        assert _rollup_matches_raw(session, line_id, first.model_version_id, n) == 0
+        week = score_timeline_for_line(session, line_id, START, START + timedelta(days=7))
+    assert sum(p.n for p in week) == n and sum(p.n_flagged for p in week) == 0
+
+
+class _Forecasting:
+    """A fitted detector plus a made-up ``extreme_risk``, recording the context it is given."""
+
+    time_ordered = True
+    window = 4
+
+    def __init__(self, inner: object) -> None:
+        self.inner = inner
+        self.contexts: list[int] = []
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.inner, name)
+
+    def extreme_risk(self, X: np.ndarray, horizon: int | None = None, context=None) -> np.ndarray:  # type: ignore[no-untyped-def]
+        self.contexts.append(0 if context is None else len(context))
+        return 1.0 / (1.0 + np.exp(-np.asarray(X)[:, 0]))
+
+
+def test_risk_is_stored_for_detectors_that_forecast_it_and_null_otherwise(
+    settings: Settings, session_factory: sessionmaker[Session]
+) -> None:
+    from app.services.queries import extreme_risk_info, sample_detail
+    from app.services.scoring import ModelCache
+
+    X, _ = correlated_rows(300, 3, 0.05, seed=9)
+    line_id, batch_ids = seed_line(session_factory, "mixer", X, step=STEP, batches=2)
+    train_line(session_factory, settings, "mixer")
+    score_line(session_factory, settings, "mixer", batch_ids=batch_ids[:1])  # plain iforest
+    with session_factory() as session:
+        risks = session.scalars(select(Score.extreme_risk)).all()
+        assert len(risks) == 150 and set(risks) == {None}
+        assert extreme_risk_info(session, line_id) is None
+
+    class Wrapping(ModelCache):
+        def get(self, model: ModelVersion) -> object:
+            self.wrapped = _Forecasting(super().get(model))
+            return self.wrapped
+
+    cache = Wrapping()
+    score_line(session_factory, settings, "mixer", batch_ids=batch_ids[1:], cache=cache)
+    assert cache.wrapped.contexts == [3]  # the window's 3 rows before the batch, as for scores
+    with session_factory() as session:
+        stored = session.execute(
+            select(Sample.id, Score.extreme_risk)
+            .join(Score, Score.sample_id == Sample.id)
+            .where(Sample.batch_id == batch_ids[1])
+            .order_by(Sample.id)
+        ).all()
+        _rollup_matches_raw(session, line_id, None, 300)
+        info = extreme_risk_info(session, line_id)
+        detail = sample_detail(session, stored[0][0])
+    expected = 1.0 / (1.0 + np.exp(-X[150:, 0].astype(float)))
+    assert np.allclose([r for _, r in stored], expected)
+    assert info is not None and info.horizon is None  # iforest's params name no horizon
+    assert detail.latest is not None and detail.latest.extreme_risk == pytest.approx(expected[0])
+
+
+@pytest.mark.slow
+def test_an_xtime_model_stores_its_extreme_event_risk(
+    settings: Settings, session_factory: sessionmaker[Session]
+) -> None:
+    from app.services.queries import extreme_risk_info
+
+    X, _ = correlated_rows(400, 3, 0.02, seed=10)
+    line_id, _ = seed_line(session_factory, "kiln-x", X, detector="xtime", batches=2)
+    params = {"window": 4, "hidden": [8], "steps_expert": 5, "steps_gate": 5, "gate_hidden": 4}
+    params |= {"risk_horizon": 7, "random_state": 0}
+    outcome = train_line(session_factory, settings, "kiln-x", params=params)
+    assert outcome.status == ModelStatus.ACTIVE, outcome.status_reason
+    score_line(session_factory, settings, "kiln-x")
+    with session_factory() as session:
+        risks = np.array(session.scalars(select(Score.extreme_risk)).all(), dtype=float)
+        info = extreme_risk_info(session, line_id)
+    assert len(risks) == 400 and np.all((risks >= 0) & (risks <= 1))
+    assert info is not None and info.horizon == 7
+    assert info.label == "extreme-event risk (next 7 steps)"

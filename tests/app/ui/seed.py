@@ -28,11 +28,13 @@ from db.models import (
     Score,
     User,
 )
+from db.rollup import add_scores
 
 PASSWORD = "correct-horse-9"
 USERS = {"ada": Role.ADMIN, "rita": Role.REVIEWER, "vic": Role.VIEWER}
 FEATURES = ["pressure", "temperature", "vibration"]
 THRESHOLD = 0.8
+RISK_HORIZON = 30
 CANDIDATE_REASON = "kept as candidate: 31% of recent samples flagged, above the 10% limit"
 
 
@@ -55,6 +57,11 @@ def stkd_trace(n_train: int, rounds: int = 3) -> list[dict[str, object]]:
             }
         )
     return trace
+
+
+def risk_of(i: int, flagged: bool) -> float:
+    """The extreme-event risk a ``risk=True`` seed stores for its i-th sample."""
+    return 0.9 if flagged else 0.05 + (i % 10) / 100
 
 
 @cache
@@ -82,10 +89,12 @@ def seed_plant(
     with_users: bool = True,
     ground_truth: bool = True,
     candidate: bool = False,
+    risk: bool = False,
 ) -> Seeded:
     """One line with ``n_samples`` samples a minute apart, every ``flag_every``-th flagged.
 
-    ``candidate`` adds a newer v2 that failed its checks and was kept as a candidate.
+    ``candidate`` adds a newer v2 that failed its checks and was kept as a candidate; ``risk``
+    makes the model an xtime one whose scores carry an extreme-event risk (``risk_of``).
     """
     now = now or datetime.now(UTC).replace(microsecond=0)
     start = now - timedelta(minutes=n_samples)
@@ -126,13 +135,15 @@ def seed_plant(
         model = ModelVersion(
             line_id=line.id,
             version=1,
-            detector="stkd",
+            detector="xtime" if risk else "stkd",
             status=ModelStatus.ACTIVE,
             threshold=THRESHOLD,
             feature_columns=FEATURES,
             artifact_path="models/v1",
             artifact_sha256="0" * 64,
-            params={"random_state": 0, "rounds": 3},
+            params={"random_state": 0, "risk_horizon": RISK_HORIZON}
+            if risk
+            else {"random_state": 0, "rounds": 3},
             status_reason="trained",
             train_start=start - timedelta(days=30),
             train_end=start,
@@ -211,9 +222,11 @@ def seed_plant(
                         {"feature": "vibration", "contribution": 0.2},
                     ],
                     "scored_at": now,
+                    "extreme_risk": risk_of(i, flagged) if risk else None,
                 }
             )
         session.execute(insert(Score), scores)
+        add_scores(session, scores)  # as every score writer does, so long timelines see them
         if ground_truth:
             session.execute(
                 insert(GroundTruth),

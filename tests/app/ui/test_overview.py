@@ -81,3 +81,33 @@ def test_an_empty_installation_explains_how_to_start(app_factory, app_as) -> Non
     at = app_as("vic")
     assert not at.exception
     assert any("No production lines yet" in i.value for i in at.info)
+
+
+def _traces(at) -> list[dict]:  # type: ignore[no-untyped-def]
+    (chart,) = at.get("plotly_chart")
+    return json.loads(chart.proto.spec)["data"]
+
+
+def test_the_risk_panel_shows_only_for_a_line_whose_model_forecasts_risk(
+    seeded: Seeded,
+    app_factory,  # type: ignore[no-untyped-def]
+    app_as,  # type: ignore[no-untyped-def]
+) -> None:
+    from tests.app.ui.seed import RISK_HORIZON, risk_of, seed_plant
+
+    xline = seed_plant(
+        app_factory, line_name="kiln-x", with_users=False, ground_truth=False, risk=True
+    )
+    label = f"extreme-event risk (next {RISK_HORIZON} steps)"
+    at = app_as("vic")
+    assert not at.exception
+    at.selectbox(key="overview_line").set_value(seeded.line_id).run()
+    plain = _traces(at)
+    assert [t.get("name") for t in plain] == [None, "min-max", "mean score", "flagged"]
+
+    at.selectbox(key="overview_line").set_value(xline.line_id).run()
+    assert not at.exception
+    traces = _traces(at)
+    (risk,) = [t for t in traces if t.get("name") == label]
+    assert max(risk["y"]) == risk_of(9, True) and min(risk["y"]) >= risk_of(0, False)
+    assert risk["yaxis"] == "y2" and len(traces) == len(plain) + 1

@@ -35,3 +35,22 @@ def test_unknown_or_missing_sample_ids_are_explained(seeded: Seeded, app_as) -> 
     assert any("Enter a sample id" in i.value for i in at.info)
     at.number_input(key="detail_sample_id").set_value(10**8).run()
     assert any("No sample" in w.value for w in at.warning)
+
+
+def test_the_samples_extreme_event_risk_shows_only_when_its_model_stored_one(
+    seeded: Seeded,
+    app_factory,  # type: ignore[no-untyped-def]
+    app_as,  # type: ignore[no-untyped-def]
+) -> None:
+    from tests.app.ui.seed import RISK_HORIZON, risk_of, seed_plant
+
+    xline = seed_plant(
+        app_factory, line_name="kiln-x", with_users=False, ground_truth=False, risk=True
+    )
+    label = f"Extreme-event risk (next {RISK_HORIZON} steps)"
+    at = app_as("vic", PAGE, sample=str(xline.flagged_ids[0]))
+    assert not at.exception
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics[label] == f"{risk_of(119, True):.1%}"
+    plain = app_as("vic", PAGE, sample=str(seeded.flagged_ids[0]))
+    assert not any("risk" in m.label for m in plain.metric)
