@@ -2,11 +2,13 @@
 
 Method (reconstruction of xTime, Li et al., ICDM 2025, for multivariate sensor lines; README.md):
 per-sensor rarity bands (normal / rare / extreme quantiles of |robust z|) define experts
-E_0..E_K; E_0 forecasts every row, each rarer E_k starts from E_{k-1}, weighs rarer target values
-more (hierarchical rare penalty), oversamples windows that reach its level and distils E_{k-1}'s
-features (the precursor knowledge). A gate on wavelet/trend features of the window fuses the
-experts and carries a hazard head for ``extreme_risk``. Anomaly score = standardized residual
-of the fused one-step forecast. Rows must be in time order.
+E_0..E_K; E_0 forecasts every row with the whole step budget (it is the single forecaster of
+equal budget), each rarer E_k re-learns E_0's output layer on its frozen features starting from
+E_{k-1}'s, weighs rarer target values more (hierarchical rare penalty), oversamples windows that
+reach its level and is distilled from E_{k-1} on the values below its level. A gate on
+wavelet/trend features of the window, trained on held-out blocks, fuses the experts; a risk net
+gives the hazards for ``extreme_risk``. Anomaly score = standardized residual of the fused
+one-step forecast. Rows must be in time order.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from detectors.common import (
 from detectors.xtime.features import (
     gate_feature_dim,
     gate_features,
+    holdout_blocks,
     padded_series,
     rarity_levels,
     rarity_thresholds,
@@ -57,10 +60,26 @@ from detectors.xtime.torch_model import (
     RarityGate,
     XTimeModel,
     extreme_closeness,
+    extreme_margins,
 )
 
 _INFER_BATCH = 8192
+_FORMAT = 2  # kdmon_state layout; 2 = separate risk net with sensor margins
 _MAX_THREADS = 8  # n_threads=None: up to this many (capped at the cores)
+
+
+def _expert_budgets(
+    per_expert: int, n_experts: int, base_share: float | None, heads: bool = False
+) -> list[int]:
+    """Steps per expert. E_0 gets ``base_share`` of ``per_expert * n_experts`` (None: an even
+    split). Rare experts share the rest (full networks), or with ``heads`` get ``per_expert``
+    head-only steps each on cached E_0 features: a few matrix products, not network steps."""
+    total = int(per_expert) * n_experts
+    if base_share is None or n_experts == 1:
+        return [int(per_expert)] * n_experts
+    first = int(round(float(base_share) * total))
+    rest = int(per_expert) if heads else (total - first) // (n_experts - 1)
+    return [first] + [rest] * (n_experts - 1)
 
 
 def _steps(pool: int, budget: int, batch: int, max_epochs: float) -> int:
@@ -78,10 +97,15 @@ class XTimeDetector(BaseDetector):
     levels : rarity quantiles of |robust z| per sensor (``two_sided``) or of z (upper tail);
         one expert per level plus E_0. ``levels=()`` is the single-forecaster baseline. The last
         level defines an "extreme" value for ``extreme_risk``.
-    hidden : expert MLP widths; ``kd_lambda``: feature-KD weight E_{k-1} -> E_k; ``rare_gamma``:
-        rare-penalty step; ``oversample``: share of each E_k batch drawn from level >= k windows.
+    hidden : expert MLP widths; ``rare_mode``: "head" (rare experts = output layers on E_0's
+        frozen features) or "full" (whole warm-started networks); ``base_share``: share of the
+        expert budget ``(K+1) * steps_expert`` spent on E_0; ``kd_lambda``: feature-KD weight
+        E_{k-1} -> E_k ("full" only); ``kd_output``: output-KD weight on values below level k;
+        ``rare_gamma``: rare-penalty step; ``oversample``: share of each E_k batch drawn from
+        level >= k windows.
     wavelet_levels : Haar levels in the gate features; ``gate_hidden`` the gate width;
-        ``gate_ce`` / ``gate_balance``: level cross-entropy and load-balancing weights.
+        ``gate_ce`` / ``gate_balance``: level cross-entropy and load-balancing weights;
+        ``gate_holdout``: share of rows (in blocks) kept from the rare experts to train routing.
     risk_horizon : steps ahead covered by the hazard head (``extreme_risk`` extrapolates beyond).
     score_agg : "rms" or "max" over sensors of the standardized residual.
     steps_expert, steps_gate : gradient-step budgets per expert and for the gate.
@@ -100,12 +124,16 @@ class XTimeDetector(BaseDetector):
         two_sided: bool = True,
         hidden: tuple[int, ...] = (128, 64),
         kd_lambda: float = 0.5,
+        kd_output: float = 3.0,
+        rare_mode: str = "head",
+        base_share: float | None = 1.0,
         rare_gamma: float = 2.0,
         oversample: float = 0.5,
         wavelet_levels: int = 3,
         gate_hidden: int = 32,
-        gate_ce: float = 1.0,
+        gate_ce: float = 0.1,
         gate_balance: float = 0.01,
+        gate_holdout: float = 0.2,
         risk_horizon: int = 30,
         score_agg: str = "rms",
         steps_expert: int = 300,
@@ -125,12 +153,16 @@ class XTimeDetector(BaseDetector):
         self.two_sided = two_sided
         self.hidden = hidden
         self.kd_lambda = kd_lambda
+        self.kd_output = kd_output
+        self.rare_mode = rare_mode
+        self.base_share = base_share
         self.rare_gamma = rare_gamma
         self.oversample = oversample
         self.wavelet_levels = wavelet_levels
         self.gate_hidden = gate_hidden
         self.gate_ce = gate_ce
         self.gate_balance = gate_balance
+        self.gate_holdout = gate_holdout
         self.risk_horizon = risk_horizon
         self.score_agg = score_agg
         self.steps_expert = steps_expert
@@ -158,6 +190,16 @@ class XTimeDetector(BaseDetector):
             raise ValueError(f"risk_horizon must be >= 1, got {self.risk_horizon}")
         if not 0.0 <= float(self.oversample) < 1.0:
             raise ValueError(f"oversample must be in [0, 1), got {self.oversample}")
+        if self.rare_mode not in ("head", "full"):
+            raise ValueError(f"rare_mode must be 'head' or 'full', got {self.rare_mode!r}")
+        top = 1.0 if self.rare_mode == "head" else 1.0 - 1e-9
+        if self.base_share is not None and not 0.0 < float(self.base_share) <= top:
+            raise ValueError(
+                f"base_share must be None or in (0, 1] ('head') / (0, 1) ('full'), "
+                f"got {self.base_share}"
+            )
+        if not 0.0 <= float(self.gate_holdout) <= 0.5:
+            raise ValueError(f"gate_holdout must be in [0, 0.5], got {self.gate_holdout}")
 
     @staticmethod
     def _check_X(X: Any, n_features: int | None = None, name: str = "X") -> np.ndarray:
@@ -182,6 +224,7 @@ class XTimeDetector(BaseDetector):
             self.n_experts_,
             int(self.risk_horizon),
             int(self.gate_hidden),
+            n_margin=2 * c,
         )
         return XTimeModel(experts, gate, torch.as_tensor(self.extreme_tau_, dtype=torch.float32))
 
@@ -229,36 +272,60 @@ class XTimeDetector(BaseDetector):
 
         rng = torch.Generator().manual_seed(seed)
         all_idx = torch.arange(n)
+        held = torch.from_numpy(holdout_blocks(n, float(self.gate_holdout), max(64, 4 * w)))
+        fit_idx = all_idx[~held]
+        gate_idx = all_idx[held] if bool(held.any()) else all_idx
         lr, wd = float(self.lr), float(self.weight_decay)
         with torch_threads(self.n_threads, _MAX_THREADS):
             torch.manual_seed(seed)
             model = self._build_model().to(device)
             # ---- experts, from the most common level to the rarest, each distilled from the last
             trace: list[dict[str, Any]] = []
+            heads = self.rare_mode == "head"
+            budgets = _expert_budgets(
+                int(self.steps_expert), self.n_experts_, self.base_share, heads
+            )
+            cached: tuple[torch.Tensor, torch.Tensor] | None = None
             for k, expert in enumerate(model.experts):
+                head_only = heads and k > 0
                 if k > 0:
                     expert.load_state_dict(model.experts[k - 1].state_dict())
+                if head_only and cached is None:  # E_0's features, frozen for every rare head
+                    cached = self._cached_features(model.experts[0], series, ends, device)
                 teacher = None
-                if k > 0 and float(self.kd_lambda) > 0:
+                if k > 0 and (float(self.kd_lambda) > 0 or float(self.kd_output) > 0):
                     teacher = copy.deepcopy(model.experts[k - 1]).eval()
                     teacher.requires_grad_(False)
-                rare = torch.nonzero(win_level >= k).ravel() if k > 0 else all_idx
+                # E_0 of the head variant sees every row, like the single forecaster
+                pool = all_idx if heads and k == 0 else fit_idx
+                rare = torch.nonzero((win_level >= k) & ~held).ravel() if k > 0 else pool
                 n_rare = int(round(float(self.oversample) * bs)) if k > 0 and len(rare) else 0
-                steps = _steps(n, int(self.steps_expert), bs, float(self.max_epochs))
-                opt = torch.optim.Adam(expert.parameters(), lr=lr, weight_decay=wd)
+                steps = _steps(len(pool), budgets[k], bs, float(self.max_epochs))
+                trained = expert.head if head_only else expert
+                opt = torch.optim.Adam(trained.parameters(), lr=lr, weight_decay=wd)
                 sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps)
                 expert.train()
                 last = float("nan")
                 for _ in range(steps):
-                    pick = all_idx[torch.randint(n, (bs - n_rare,), generator=rng)]
+                    pick = pool[torch.randint(len(pool), (bs - n_rare,), generator=rng)]
                     if n_rare:
                         extra = rare[torch.randint(len(rare), (n_rare,), generator=rng)]
                         pick = torch.cat([pick, extra])
-                    x, yt, lvb, _, _ = batch(pick)
-                    pred, h = expert(x)
-                    h_t = teacher(x)[1] if teacher is not None else None
+                    if head_only and cached is not None:
+                        feats, lasts = cached[0][pick], cached[1][pick]
+                        yt, lvb = targets[pick].to(device), lv[pick].to(device)
+                        pred, h = lasts + expert.head(feats), feats
+                        p_t = None if teacher is None else lasts + teacher.head(feats)
+                        h_t = None  # same features: nothing to distil there
+                    else:
+                        x, yt, lvb, _, _ = batch(pick)
+                        pred, h = expert(x)
+                        p_t, h_t = teacher(x) if teacher is not None else (None, None)
                     wts = rare_penalty_weights(lvb, k, float(self.rare_gamma))
-                    loss = expert_loss(pred, yt, wts, h, h_t, float(self.kd_lambda))
+                    loss = expert_loss(
+                        pred, yt, wts, h, h_t, float(self.kd_lambda),
+                        p_t, (lvb < k).to(pred.dtype), float(self.kd_output),
+                    )  # fmt: skip
                     opt.zero_grad(set_to_none=True)
                     loss.backward()
                     torch.nn.utils.clip_grad_norm_(expert.parameters(), 5.0)
@@ -266,7 +333,9 @@ class XTimeDetector(BaseDetector):
                     sched.step()
                     last = float(loss.detach())
                 expert.eval()
-                trace.append({"stage": f"expert{k}", "steps": steps, "rare_windows": int(len(rare)),
+                trace.append({"stage": f"expert{k}", "steps": steps, "rows": len(pool),
+                              "head_only": head_only,
+                              "rare_windows": int(len(rare)),
                               "last_loss": round(last, 6)})  # fmt: skip
                 if self.verbose:
                     print(f"[xtime] expert {k}: {steps} steps, loss {last:.4f}")
@@ -287,19 +356,33 @@ class XTimeDetector(BaseDetector):
             sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps)
             gate.train()
             k_top = self.n_experts_ - 1
-            for _ in range(steps):
-                pick = all_idx[torch.randint(n, (bs,), generator=rng)]
+
+            def gate_pass(pick: torch.Tensor) -> tuple[torch.Tensor, ...]:
                 x, yt, lvb, events, valid = batch(pick)
-                phi = gate_features(x, int(self.wavelet_levels))
                 p_k = preds[pick].to(device)
-                logits, hz = gate(phi, extreme_closeness(p_k, model.extreme_tau))
+                phi = gate_features(x, int(self.wavelet_levels))
+                x = x.to(device)
+                logits, hz = gate(
+                    phi.to(device),
+                    extreme_closeness(p_k, model.extreme_tau),
+                    extreme_margins(x, model.extreme_tau),
+                )
+                return logits, hz, p_k, yt, lvb, events.to(device), valid.to(device)
+
+            for _ in range(steps):
+                # routing on held-out rows (if any); the hazard head on every row
+                pick = gate_idx[torch.randint(len(gate_idx), (bs,), generator=rng)]
+                logits, hz, p_k, yt, lvb, events, valid = gate_pass(pick)
                 fused = (torch.softmax(logits, dim=1).unsqueeze(2) * p_k).sum(1)
                 wts = rare_penalty_weights(lvb, k_top, float(self.rare_gamma))
                 loss = gate_loss(
                     fused, yt, wts, logits, win_level[pick].to(device),
                     float(self.gate_ce), float(self.gate_balance),
                 )  # fmt: skip
-                loss = loss + hazard_nll(hz, events.to(device), valid.to(device))
+                if len(gate_idx) < n:
+                    pick = all_idx[torch.randint(n, (bs,), generator=rng)]
+                    _, hz, _, _, _, events, valid = gate_pass(pick)
+                loss = loss + hazard_nll(hz, events, valid)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(gate.parameters(), 5.0)
@@ -307,7 +390,12 @@ class XTimeDetector(BaseDetector):
                 sched.step()
             gate.eval()
             trace.append(
-                {"stage": "gate", "steps": steps, "last_loss": round(float(loss.detach()), 6)}
+                {
+                    "stage": "gate",
+                    "steps": steps,
+                    "route_rows": len(gate_idx),
+                    "last_loss": round(float(loss.detach()), 6),
+                }  # fmt: skip
             )
             model.requires_grad_(False)
             self.model_ = model.eval()
@@ -324,6 +412,20 @@ class XTimeDetector(BaseDetector):
         self.fit_seconds_ = round(time.perf_counter() - t_start, 4)
         self._process_decision_scores()
         return self
+
+    @staticmethod
+    @torch.no_grad()
+    def _cached_features(
+        expert: ForecastExpert, series: torch.Tensor, ends: torch.Tensor, device: torch.device
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """E_0's penultimate features and each window's last reading, for every training row."""
+        w = int(series.shape[0] - len(ends))
+        expert.eval()
+        feats = [
+            expert.body(window_batch(series, part, w).to(device))
+            for part in torch.split(ends, _INFER_BATCH)
+        ]
+        return torch.cat(feats), series[ends - 1].to(device)
 
     def _extreme_rows(self, Z: np.ndarray) -> np.ndarray:
         mag = np.abs(Z) if self.two_sided else Z
@@ -438,7 +540,7 @@ class XTimeDetector(BaseDetector):
         params = {k: list(v) if isinstance(v, tuple) else v for k, v in self.get_params().items()}
         fitted: dict[str, Any] = {k: to_jsonable(getattr(self, k)) for k in self._FITTED}
         fitted.update({k: np.asarray(getattr(self, k)).tolist() for k in self._ARRAYS})
-        meta = {"detector": "xtime", "format": 1, "params": params, "fitted": fitted}
+        meta = {"detector": "xtime", "format": _FORMAT, "params": params, "fitted": fitted}
         tensors = module_tensors(self.model_, "model.")
         tensors["fitted.decision_scores"] = torch.from_numpy(np.asarray(self.decision_scores_))
         return meta, tensors
@@ -446,6 +548,11 @@ class XTimeDetector(BaseDetector):
     @classmethod
     def from_kdmon_state(cls, meta: dict[str, Any], tensors: dict[str, torch.Tensor]) -> Self:
         """Rebuild a fitted detector from ``kdmon_state`` output (CPU fallback for cuda models)."""
+        if meta.get("format") != _FORMAT:
+            raise ValueError(
+                f"xtime state format {meta.get('format')!r} is not {_FORMAT} "
+                "(the risk net changed in format 2): refit the detector"
+            )
         params = dict(meta["params"])
         for k in ("levels", "hidden"):
             params[k] = tuple(params[k])

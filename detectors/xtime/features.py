@@ -80,3 +80,19 @@ def gate_features(w: torch.Tensor, n_levels: int) -> torch.Tensor:
 def gate_feature_dim(channels: int, window: int, n_levels: int) -> int:
     levels = max(0, min(n_levels, int(np.log2(max(1, window)))))
     return channels * (3 + (levels + 1 if levels > 0 else 0))
+
+
+def holdout_blocks(n: int, share: float, block: int) -> np.ndarray:
+    """Rows kept out of expert training for the gate: every ``1/share``-th block of ``block``
+    rows (spread over the series so the gate sees every regime), as a boolean mask (n,).
+
+    Trained on rows the experts never fitted, the gate learns which expert *generalizes* near
+    extremes instead of rewarding the one that memorized the few rare training windows.
+    """
+    mask = np.zeros(n, dtype=bool)
+    if share <= 0 or n < 4 * block:
+        return mask
+    period = max(2, int(round(1.0 / share)))
+    blocks = np.arange(n) // block
+    mask[blocks % period == period - 1] = True
+    return mask

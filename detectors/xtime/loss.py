@@ -2,8 +2,9 @@
 
 - ``rare_penalty_weights``: w_k(y) = 1 + gamma * sum_{j<=k} 1[level(y) >= j], per sensor value:
   expert k weighs errors on values at its own rarity and above more heavily.
-- ``expert_loss``: rare-penalty weighted MSE + lambda_KD * ||h_k - sg(h_{k-1})||^2, the
-  hierarchical distillation from the lower-rarity teacher into the rarer expert.
+- ``expert_loss``: rare-penalty weighted MSE + lambda_KD * ||h_k - sg(h_{k-1})||^2 (features)
+  + kd_output * ||y_k - sg(y_{k-1})||^2 on values below level k (forecasts): the hierarchical
+  distillation from the lower-rarity teacher into the rarer expert.
 - ``hazard_nll``: discrete-time survival likelihood of the first extreme step within the risk
   horizon, with right-censoring at the end of the series (the early-warning head).
 - ``gate_loss``: base-weighted MSE of the fused forecast + cross-entropy to the target's level
@@ -30,10 +31,21 @@ def expert_loss(
     h: torch.Tensor,
     h_teacher: torch.Tensor | None,
     kd_lambda: float,
+    pred_teacher: torch.Tensor | None = None,
+    below: torch.Tensor | None = None,
+    kd_output: float = 0.0,
 ) -> torch.Tensor:
+    """Rare-weighted MSE + feature KD + output KD on the values below the expert's level.
+
+    The output term keeps a rare expert where its teacher is already good (the common values),
+    so its few rare windows only move it where they carry information.
+    """
     loss = (weights * (pred - target).pow(2)).sum() / weights.sum()
     if h_teacher is not None and kd_lambda > 0:
         loss = loss + kd_lambda * (h - h_teacher.detach()).pow(2).mean()
+    if pred_teacher is not None and below is not None and kd_output > 0:
+        gap = (pred - pred_teacher.detach()).pow(2) * below
+        loss = loss + kd_output * gap.sum() / below.sum().clamp_min(1.0)
     return loss
 
 

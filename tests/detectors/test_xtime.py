@@ -12,6 +12,8 @@ from safetensors.torch import load_file, save_file
 from sklearn.base import clone
 
 from detectors.xtime import XTimeDetector
+from detectors.xtime.detector import _expert_budgets
+from detectors.xtime.features import holdout_blocks
 
 FAST = {"steps_expert": 150, "steps_gate": 250, "hidden": (64, 32), "random_state": 0}
 
@@ -129,6 +131,72 @@ def test_single_forecaster_baseline_has_one_expert() -> None:
     assert det.forecast(X[:10], expert=0).shape == (10, 4)
 
 
+def test_e0_is_the_equal_budget_single_forecaster_and_rare_experts_are_heads() -> None:
+    X, _ = extreme_series(n=800, n_events=4, seed=4)
+    params = {**FAST, "steps_expert": 40, "steps_gate": 20, "levels": (0.9, 0.99)}
+    moe = XTimeDetector(**params).fit(X)
+    single = XTimeDetector(**{**params, "levels": (), "steps_expert": 120, "gate_holdout": 0.0})
+    single.fit(X)
+    # the mixture's common expert *is* the single forecaster of the same total budget ...
+    np.testing.assert_allclose(moe.forecast(X, expert=0), single.forecast(X, expert=0), atol=1e-5)
+    # ... and the rare experts only re-learn the output layer on its frozen features
+    bodies = [dict(e.body.named_parameters()) for e in moe.model_.experts]
+    for k in (1, 2):
+        for name, p in bodies[k].items():
+            assert torch.equal(p, bodies[0][name])
+        assert not np.allclose(moe.forecast(X, expert=k), moe.forecast(X, expert=0))
+    stages = {t["stage"]: t for t in moe.training_trace_}
+    assert stages["expert0"]["steps"] == 120 and not stages["expert0"]["head_only"]
+    assert stages["expert2"]["head_only"]
+    assert _expert_budgets(100, 5, 0.8) == [400, 25, 25, 25, 25]  # rare_mode="full"
+    assert _expert_budgets(100, 5, 1.0, heads=True) == [500, 100, 100, 100, 100]
+
+
+def test_gate_routes_on_blocks_the_experts_never_fitted(fitted) -> None:
+    det, X, _ = fitted
+    held = holdout_blocks(len(X), det.gate_holdout, 128)
+    assert 0.15 < held.mean() < 0.25
+    assert held[: len(X) // 3].any() and held[-len(X) // 3 :].any()  # spread over the series
+    by_stage = {t["stage"]: t for t in det.training_trace_}
+    assert by_stage["expert1"]["rows"] + by_stage["gate"]["route_rows"] == len(X)
+    assert by_stage["expert0"]["rows"] == len(X)  # like the single forecaster it is compared to
+    assert not holdout_blocks(len(X), 0.0, 128).any()
+
+
+def test_output_distillation_keeps_rare_experts_near_their_teacher_on_common_rows() -> None:
+    X, _ = extreme_series(n=1200, n_events=6, seed=3)
+    params = {**FAST, "steps_expert": 60, "steps_gate": 20, "levels": (0.9, 0.99)}
+    gaps = []
+    for kd in (0.0, 3.0):
+        det = XTimeDetector(**{**params, "kd_output": kd}).fit(X)
+        common = det.rarity_level(X) == 0
+        rare_vs_teacher = det.forecast(X, expert=2) - det.forecast(X, expert=1)
+        gaps.append(np.abs(rare_vs_teacher[common]).mean())
+    assert gaps[1] < 0.7 * gaps[0]
+
+
+@pytest.mark.slow
+def test_mixture_forecasts_fresh_extremes_better_than_an_equal_budget_single_forecaster() -> None:
+    """Issue #7's claim where extremes have precursors: train on one run of the process, forecast
+    the extremes of another; E_0 of the mixture is the single forecaster, so any gain comes
+    from the rarity heads and the gate."""
+    X, _ = extreme_series(n=3000, n_events=12, seed=1)
+    X_new, _ = extreme_series(n=2000, n_events=8, seed=11)
+    moe = XTimeDetector(**{**FAST, "random_state": 1}).fit(X)
+    single = XTimeDetector(
+        **{**FAST, "random_state": 1, "levels": (), "steps_expert": 5 * FAST["steps_expert"],
+           "gate_holdout": 0.0}
+    ).fit(X)  # fmt: skip
+    ext = moe.is_extreme(X_new)
+    assert ext.sum() > 50
+
+    def rare_mse(f: np.ndarray) -> float:
+        return float((((X_new - f) / moe.scale_) ** 2).mean(axis=1)[ext].mean())
+
+    assert rare_mse(moe.forecast(X_new)) < 0.98 * rare_mse(single.forecast(X_new))
+    assert rare_mse(moe.forecast(X_new, expert=4)) < rare_mse(moe.forecast(X_new, expert=0))
+
+
 def test_round_trip_through_json_and_safetensors(fitted, tmp_path: Path) -> None:
     det, X, _ = fitted
     meta, tensors = det.kdmon_state()
@@ -143,3 +211,5 @@ def test_round_trip_through_json_and_safetensors(fitted, tmp_path: Path) -> None
     np.testing.assert_array_equal(back.labels_, det.labels_)
     assert back.threshold_ == det.threshold_
     assert all(isinstance(v, torch.Tensor) for v in tensors.values())
+    with pytest.raises(ValueError, match="refit"):
+        XTimeDetector.from_kdmon_state({**meta, "format": 1}, tensors)
