@@ -7,7 +7,7 @@ by learned log-variances: one per channel (``task``) or one per channel and samp
 teacher's own view of the sample (``instance``). Distillation also queries the teacher on
 synthetic rows around the data (jitter and pair interpolation), so the student learns the
 teacher's score surface between and beyond the training rows, not only at them. Scoring uses
-the student alone: one forward pass, no teacher.
+the student alone: one forward pass through encoder and score head, no teacher.
 """
 
 from __future__ import annotations
@@ -77,8 +77,11 @@ class BetaKDDetector(BaseDetector):
     teacher : "ensemble" (IForest(200) + ECOD + KNN(10), rank-Gaussianized mean), "deep_ae",
         or a list of unfitted PyOD detectors combined like the ensemble.
     weighting : "task" (default), "instance" or "equal" (methods.md §2.2).
-    gamma : weight of the student's own reconstruction z-score in the final score.
-    augment : synthetic teacher queries per training row (capped at ``max_augment`` rows).
+    gamma : weight of the student's own reconstruction z-score in the final score. Default 0:
+        the student exists to replace the teacher, so it scores with its teacher imitation
+        alone (and skips the decoder); ``gamma=0.3`` is methods.md's optional mix.
+    augment : synthetic teacher queries per training row, at least ``min_augment`` and at most
+        ``max_augment`` rows in all.
     steps, batch_size, lr, weight_decay : Adam step budget (cost independent of n).
     s_bounds : clamp of the task-level log-variances; ``delta_max`` bound of the per-sample
         deviation from them (instance weighting): no sample's weight moves by more than
@@ -92,8 +95,9 @@ class BetaKDDetector(BaseDetector):
         contamination: float = 0.1,
         teacher: Any = "ensemble",
         weighting: str = "task",
-        gamma: float = 0.3,
+        gamma: float = 0.0,
         augment: float = 2.0,
+        min_augment: int = 4_000,
         max_augment: int = 20_000,
         steps: int = 1500,
         batch_size: int = 256,
@@ -112,6 +116,7 @@ class BetaKDDetector(BaseDetector):
         self.weighting = weighting
         self.gamma = gamma
         self.augment = augment
+        self.min_augment = min_augment
         self.max_augment = max_augment
         self.steps = steps
         self.batch_size = batch_size
@@ -161,7 +166,8 @@ class BetaKDDetector(BaseDetector):
         teacher = build_teacher(self.teacher, seed)
         teacher.fit(Xs)
         real_z = teacher.train_member_z_
-        Xa = _synthetic_rows(Xs, float(self.augment), int(self.max_augment), seed)
+        m = _n_synthetic(n, float(self.augment), int(self.min_augment), int(self.max_augment))
+        Xa = _synthetic_rows(Xs, m, seed)
         parts_x, parts_z = [Xs], [real_z]
         if len(Xa):
             parts_x.append(Xa)
@@ -290,25 +296,34 @@ class BetaKDDetector(BaseDetector):
 
     @torch.no_grad()
     def _student_outputs(
-        self, Xs: np.ndarray, device: torch.device, batch: int = 65536
-    ) -> tuple[np.ndarray, np.ndarray]:
+        self, Xs: np.ndarray, device: torch.device, with_rec: bool = True, batch: int = 65536
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """(score head, reconstruction error); ``with_rec=False`` skips the decoder entirely."""
         s_out, r_out = [], []
         for start in range(0, len(Xs), batch):
             x = torch.as_tensor(Xs[start : start + batch], dtype=torch.float32, device=device)
+            if not with_rec:
+                s_out.append(self.student_.score(x).double().cpu().numpy())
+                continue
             recon, s_hat = self.student_(x)
             s_out.append(s_hat.double().cpu().numpy())
             r_out.append((x - recon).pow(2).mean(1).double().cpu().numpy())
-        return np.concatenate(s_out), np.concatenate(r_out)
+        return np.concatenate(s_out), (np.concatenate(r_out) if with_rec else None)
 
     def decision_function(self, X: Any) -> np.ndarray:
-        """Student-only anomaly score per row (higher = more anomalous); no teacher call."""
+        """Student-only anomaly score per row (higher = more anomalous); no teacher call.
+
+        At ``gamma=0`` (default) only the encoder and score head run: the decoder is a training
+        aid (the data channel) and costs nothing at scoring time.
+        """
         self._check_fitted()
         X = check_matrix(X, self.n_features_in_)
+        gamma = float(self.gamma)
         with torch_threads(self.n_threads):
             s_hat, rec = self._student_outputs(
-                self._scale(X).astype(np.float32), resolve_device(self.device)
+                self._scale(X).astype(np.float32), resolve_device(self.device), gamma > 0
             )
-        return combine_scores(s_hat, rec, self.score_stats_, float(self.gamma))
+        return combine_scores(s_hat, rec, self.score_stats_, gamma)
 
     def teacher_score(self, X: Any) -> np.ndarray:
         """The heavy teacher's score (only in the fitting process; not persisted)."""
@@ -400,14 +415,24 @@ class BetaKDDetector(BaseDetector):
         return det
 
 
-def _synthetic_rows(Xs: np.ndarray, ratio: float, cap: int, seed: int) -> np.ndarray:
+def _n_synthetic(n: int, ratio: float, floor: int, cap: int) -> int:
+    """``ratio * n`` teacher queries, raised to ``floor`` and lowered to ``cap`` (0 if ratio is 0).
+
+    The floor matters for small, wide sets (MVTec: ~200 rows of 512 features), where a per-row
+    ratio leaves the student too few teacher answers to learn the score off the training rows.
+    """
+    if ratio <= 0:
+        return 0
+    return int(min(max(cap, 0), max(floor, round(ratio * n))))
+
+
+def _synthetic_rows(Xs: np.ndarray, m: int, seed: int) -> np.ndarray:
     """Teacher queries around the data: half jittered rows, half interpolations between pairs.
 
     Jitter (sd uniform in [0.05, 1] robust units) teaches the score's growth off the data;
     pair interpolation teaches it in the gaps between clusters, where anomalies often sit.
     """
     n, d = Xs.shape
-    m = int(min(cap, round(ratio * n)))
     if m <= 0:
         return np.empty((0, d))
     rng = np.random.default_rng(seed + 17)

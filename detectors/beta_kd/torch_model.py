@@ -47,6 +47,10 @@ class BetaKDStudent(nn.Module):
         z = self.encoder(x)
         return self.decoder(z), self.score_head(z).squeeze(-1)
 
+    def score(self, x: torch.Tensor) -> torch.Tensor:
+        """Predicted teacher score only: the decoder is skipped when its output is not used."""
+        return self.score_head(self.encoder(x)).squeeze(-1)
+
 
 class TaskLogVars(nn.Module):
     """s_k = log sigma_k^2 per channel, initialized at 0 and clamped to ``bounds``."""

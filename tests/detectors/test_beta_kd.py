@@ -11,10 +11,11 @@ import pytest
 import torch
 from pyod.models.base import BaseDetector
 from safetensors.torch import load_file, save_file
+from scipy.stats import spearmanr
 
 from detectors.beta_kd import BetaKDDetector
 
-FAST = {"steps": 400, "lr": 3e-3, "augment": 1.0, "n_threads": 1}
+FAST = {"steps": 400, "lr": 3e-3, "augment": 1.0, "min_augment": 0, "n_threads": 1}
 
 
 class RadiusMember(BaseDetector):
@@ -154,3 +155,51 @@ def test_explain_points_at_the_feature_that_is_off(fitted) -> None:
 def test_bad_weighting_is_rejected_at_fit() -> None:
     with pytest.raises(ValueError, match="weighting"):
         BetaKDDetector(weighting="closed").fit(blobs(50))
+
+
+def test_small_sets_get_at_least_min_augment_teacher_queries_and_large_ones_at_most_max() -> None:
+    teacher = [RadiusMember()]
+    small = BetaKDDetector(teacher=teacher, augment=2.0, min_augment=300, random_state=0)
+    ds = small.prepare(blobs(40))
+    assert len(ds.Xs) - ds.n_real == 300  # 2 per row would give only 80
+    capped = BetaKDDetector(teacher=teacher, augment=2.0, min_augment=10, max_augment=150)
+    ds = capped.prepare(blobs(400))
+    assert len(ds.Xs) - ds.n_real == 150
+    none = BetaKDDetector(teacher=teacher, augment=0.0, min_augment=300).prepare(blobs(40))
+    assert len(none.Xs) == none.n_real
+
+
+def test_more_teacher_queries_make_a_small_wide_student_follow_the_teacher_off_the_data() -> None:
+    # few rows, many features: the regime of the MVTec embeddings (min_augment's reason)
+    X = blobs(60, d=24, seed=2)
+    probe = blobs(400, d=24, seed=3) * np.random.default_rng(4).uniform(0.5, 2.0, (400, 1))
+    truth = np.linalg.norm(probe, axis=1)  # the teacher's own ranking of the probe rows
+
+    def held_out_spearman(**kw: float) -> float:
+        det = BetaKDDetector(
+            teacher=[RadiusMember()], random_state=0, steps=150, lr=3e-3, n_threads=1, **kw
+        ).fit(X)
+        return float(spearmanr(det.decision_function(probe), truth).statistic)
+
+    only_the_rows = held_out_spearman(augment=0.0)
+    with_queries = held_out_spearman(augment=2.0, min_augment=1500)
+    assert with_queries > 0.9
+    assert with_queries > only_the_rows + 0.3
+
+
+def test_default_scoring_is_the_teacher_imitation_alone_and_skips_the_decoder(fitted) -> None:
+    det, X = fitted
+    assert det.gamma == 0.0
+    before = det.decision_function(X)
+    state = {k: v.clone() for k, v in det.student_.state_dict().items()}
+    try:
+        with torch.no_grad():
+            for p in det.student_.decoder.parameters():
+                p.fill_(float("nan"))
+        np.testing.assert_array_equal(det.decision_function(X), before)
+        det.gamma = 0.3  # the reconstruction mix does need the decoder
+        assert np.isnan(det.decision_function(X)).all()
+    finally:
+        det.gamma = 0.0
+        det.student_.load_state_dict(state)
+    np.testing.assert_array_equal(det.decision_function(X), before)
