@@ -1,6 +1,7 @@
 """Mix-KD benchmark: false alarms under sensor-noise regimes at the clean-data threshold.
 
-    python -m benchmarks.mix_kd_bench [--quick] [--json out.json]
+    python -m benchmarks.mix_kd_bench [--quick] [--only SETS] [--json out.json]
+    python -m benchmarks.mix_kd_bench --summarize a.json,b.json   # joint table of split runs
 
 Protocol (shared/data/README.md): ADBench + MVTec sets, inductive 60/40 stratified split,
 seeds 0, 1, 2 (``--quick``: seed 0 only), standardization with train statistics, fit on the
@@ -15,6 +16,8 @@ each regime too; the chosen lambda is the mean over batches. Skips cleanly witho
 
 from __future__ import annotations
 
+import json
+import re
 import sys
 from typing import Any
 
@@ -72,12 +75,53 @@ def run_cell(
     return rows
 
 
+LOG_LINE = re.compile(
+    r"^(?P<dataset>\S+) s(?P<seed>\d+) (?P<regime>\w+): FAR c (?P<fc>[\d.]+) n (?P<fn>[\d.]+) "
+    r"f (?P<ff>[\d.]+) AUC c (?P<ac>[\d.]+) f (?P<af>[\d.]+) lambda (?P<w>[\d.]+)$"
+)
+
+
+def load_rows(paths: list[str]) -> list[dict[str, Any]]:
+    """Rows of several runs, in order: ``--json`` dumps, or the progress lines a run printed
+    to stderr (``.log`` / ``.err``, so an unfinished run still counts; those lines carry no
+    noisy-student AUC, left NaN). Duplicate (dataset, seed, regime) rows keep the first."""
+    rows: list[dict[str, Any]] = []
+    for path in paths:
+        with open(path) as f:
+            if not path.endswith((".log", ".err")):
+                rows += json.load(f)
+                continue
+            for line in f:
+                m = LOG_LINE.match(line.strip())
+                if m:
+                    rows.append({"dataset": m["dataset"], "seed": int(m["seed"]),
+                                 "regime": m["regime"], "far_clean": float(m["fc"]),
+                                 "far_noisy": float(m["fn"]), "far_fused": float(m["ff"]),
+                                 "auc_clean": float(m["ac"]), "auc_noisy": float("nan"),
+                                 "auc_fused": float(m["af"]), "weight": float(m["w"]),
+                                 "fit_s": float("nan")})  # fmt: skip
+    seen: set[tuple[str, int, str]] = set()
+    unique = []
+    for r in rows:
+        key = (r["dataset"], r["seed"], r["regime"])
+        if key not in seen:
+            seen.add(key)
+            unique.append(r)
+    return unique
+
+
+def _mean(values: list[float]) -> float:
+    """Mean over the values that are known (NaN when none is: rows read from progress logs)."""
+    v = np.asarray(values, dtype=np.float64)
+    return float(v[~np.isnan(v)].mean()) if (~np.isnan(v)).any() else float("nan")
+
+
 def summarize(rows: list[dict[str, Any]]) -> str:
     """Markdown: per regime, means over datasets and seeds; then clean AUC per dataset."""
     by_regime = []
     for regime in LEVELS:
         rs = [r for r in rows if r["regime"] == regime]
-        m = {k: float(np.mean([r[k] for r in rs])) for k in rs[0] if isinstance(rs[0][k], float)}
+        m = {k: _mean([r[k] for r in rs]) for k in rs[0] if isinstance(rs[0][k], float)}
         ok = sum(r["far_fused"] <= r["far_clean"] + 1e-12 for r in rs)
         by_regime.append(
             [regime]
@@ -92,11 +136,29 @@ def summarize(rows: list[dict[str, Any]]) -> str:
             np.mean([r[k] for r in rs]) for k in ("auc_clean", "auc_fused", "weight")
         )
         by_dataset.append([name, f"{auc_c:.3f}", f"{auc_f:.3f}", f"{w:.2f}"])
+    cells = []
+    for name in dict.fromkeys(r["dataset"] for r in rows):
+        for regime in LEVELS:
+            rs = [r for r in rows if r["dataset"] == name and r["regime"] == regime]
+            m = {k: float(np.mean([r[k] for r in rs])) for k in ("far_clean", "far_noisy",
+                 "far_fused", "auc_clean", "auc_fused", "weight")}  # fmt: skip
+            ok = sum(r["far_fused"] <= r["far_clean"] + 1e-12 for r in rs)
+            cells.append([name, regime, *(f"{m[k]:.3f}" for k in ("far_clean", "far_noisy",
+                          "far_fused", "auc_clean", "auc_fused")), f"{m['weight']:.2f}",
+                          f"{ok}/{len(rs)}"])  # fmt: skip
+    gap = max(abs(r["auc_fused"] - r["auc_clean"]) for r in rows if r["regime"] == "clean")
     header = ["regime", "FAR clean student", "FAR noisy student", "FAR fused",
               "AUC clean student", "AUC noisy student", "AUC fused", "mean lambda (1 = clean)",
               "cells fused FAR <= clean"]  # fmt: skip
     clean = ["dataset", "clean AUC: clean student", "fused", "lambda on clean data"]
-    return markdown_table(header, by_regime) + "\n\n" + markdown_table(clean, by_dataset)
+    per_cell = ["dataset", "regime", "FAR clean", "FAR noisy", "FAR fused", "AUC clean",
+                "AUC fused", "lambda", "seeds fused FAR <= clean"]  # fmt: skip
+    return "\n\n".join([
+        markdown_table(header, by_regime),
+        markdown_table(clean, by_dataset),
+        f"largest |AUC fused - AUC clean student| on clean data (any dataset, seed): {gap:.4f}",
+        markdown_table(per_cell, cells),
+    ])  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -104,7 +166,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--steps", default="1500,1000", help="clean,noisy student steps")
     ap.add_argument("--only", default="", help="comma-separated dataset names")
     ap.add_argument("--json", default="", help="write the raw rows here")
+    ap.add_argument("--summarize", default="", help="comma-separated --json files of earlier "
+                    "(e.g. parallel) runs: print their joint summary and exit")  # fmt: skip
     args = ap.parse_args(argv)
+    if args.summarize:
+        print(summarize(load_rows(args.summarize.split(","))))
+        return 0
     specs = shared_specs(("adbench", "mvtec"), args.only)
     if specs is None:
         return 0

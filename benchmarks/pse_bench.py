@@ -1,6 +1,7 @@
 """Fed-PSE benchmark: per-client ROC-AUC of PSE vs local-only vs FedAvg (and FedAvg + fine-tune).
 
-    python -m benchmarks.pse_bench [--quick] [--json out.json]
+    python -m benchmarks.pse_bench [--quick] [--only SETS] [--seeds 0,1,2] [--json out.json]
+    python -m benchmarks.pse_bench --summarize a.json,b.json   # joint table of split runs
 
 Settings (labels only for evaluation, never in ``fit_federated``):
 
@@ -8,17 +9,22 @@ Settings (labels only for evaluation, never in ``fit_federated``):
   over 8 k-means clusters (methods.md §5.3; clients re-drawn until each has >= 40 rows); each
   client splits its own rows 60/40 (stratified when it can) and never shares them.
 - demo plant: the same line simulated as ``--clients`` plants (seeds 0..k-1) with skewed
-  history lengths (1 to 10 days), each tested on the 3 days that follow.
+  history lengths (1 to 10 days), each tested on the 3 days that follow; the plants are fixed,
+  the seed draws the models.
 
 Every mode runs the same ``FedPSEDetector`` code path and budget (``rounds`` x ``local_steps``
 etc.); per client ROC-AUC on its own test rows (clients whose test part has one class are
-skipped), then the macro mean and the worst client. ``--quick``: seed 0, three ADBench sets,
-one demo line. Skips ADBench cleanly without the shared data.
+skipped), then the macro mean and the worst client, and PSE's gain over each baseline.
+``--quick``: seed 0, three ADBench sets, one demo line. ``--only`` names settings (ADBench
+names, ``demo_<line>``) so a run can be split over processes. Skips ADBench cleanly without
+the shared data.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import re
 import sys
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -92,6 +98,8 @@ def adbench_rows(args: argparse.Namespace, params: dict[str, Any]) -> list[dict[
     specs = [s for s in list_datasets(data_root()) if s.group == "adbench"]
     if args.quick:
         specs = [s for s in specs if s.name in QUICK_SETS]
+    if args.only:
+        specs = [s for s in specs if s.name in args.only]
     rows = []
     for spec in specs:
         X, y = load(spec)
@@ -111,7 +119,10 @@ def demo_rows(args: argparse.Namespace, params: dict[str, Any]) -> list[dict[str
     start = datetime(2026, 1, 5, tzinfo=UTC)
     days = np.linspace(1, 10, args.clients).round().astype(int)
     rows = []
-    for line in DEMO_LINES[:1] if args.quick else DEMO_LINES:
+    lines = DEMO_LINES[:1] if args.quick else DEMO_LINES
+    if args.only:
+        lines = [line for line in lines if f"demo_{line.name}" in args.only]
+    for line in lines:
         cols = list(line.feature_columns)
         train, test = {}, {}
         for k, d in enumerate(days):
@@ -122,21 +133,84 @@ def demo_rows(args: argparse.Namespace, params: dict[str, Any]) -> list[dict[str
                 nxt.frame[cols].to_numpy(np.float64),
                 nxt.truth["is_anomaly"].to_numpy().astype(int),
             )
-        for seed in args.seeds[:1]:
+        for seed in args.seeds:  # plants are fixed; the seed draws the models
             rows += run_federation(f"demo_{line.name}", seed, train, test, params)
     return rows
 
 
+LOG_LINE = re.compile(
+    r"^(?P<setting>\S+) s(?P<seed>\d+) (?P<mode>\w+): macro (?P<macro>[\d.na]+) "
+    r"worst (?P<worst>[\d.na]+) \((?P<n>\d+) clients\) (?P<fit>[\d.]+)s$"
+)
+
+
+def load_rows(paths: list[str]) -> list[dict[str, Any]]:
+    """Rows of several runs, in order: ``--json`` dumps, or the progress lines a run printed
+    to stderr (``.log`` / ``.err``: every finished mode, so an unfinished run still counts;
+    per-client AUCs are not in those lines). Duplicate (setting, seed, mode) rows keep the first."""
+    rows: list[dict[str, Any]] = []
+    for path in paths:
+        with open(path) as f:
+            if not path.endswith((".log", ".err")):
+                rows += json.load(f)
+                continue
+            for line in f:
+                m = LOG_LINE.match(line.strip())
+                if m:
+                    rows.append({"setting": m["setting"], "seed": int(m["seed"]),
+                                 "mode": m["mode"], "per_client": {},
+                                 "macro": float(m["macro"]), "worst": float(m["worst"]),
+                                 "n_clients_scored": int(m["n"]),
+                                 "fit_s": float(m["fit"])})  # fmt: skip
+    seen: set[tuple[str, int, str]] = set()
+    unique = []
+    for r in rows:
+        key = (r["setting"], r["seed"], r["mode"])
+        if key not in seen:
+            seen.add(key)
+            unique.append(r)
+    return unique
+
+
 def summarize(rows: list[dict[str, Any]]) -> str:
     def cell(rs: list[dict[str, Any]]) -> str:
-        return f"{np.mean([r['macro'] for r in rs]):.3f} / {np.mean([r['worst'] for r in rs]):.3f}"
+        if not rs:
+            return "-"
+        seeds = f" (n={len(rs)})" if len(rs) != 3 else ""
+        macro, worst = np.mean([r["macro"] for r in rs]), np.mean([r["worst"] for r in rs])
+        return f"{macro:.3f} / {worst:.3f}{seeds}"
 
     table = [
         [s, *(cell([r for r in rows if r["setting"] == s and r["mode"] == m]) for m in MODES)]
         for s in dict.fromkeys(r["setting"] for r in rows)
     ]
-    table.append(["**mean**", *(cell([r for r in rows if r["mode"] == m]) for m in MODES)])
-    return markdown_table(["setting", *(f"{m} macro / worst" for m in MODES)], table)
+    modes_of: dict[tuple[str, int], set[str]] = {}
+    for r in rows:
+        modes_of.setdefault((r["setting"], r["seed"]), set()).add(r["mode"])
+    complete = {k for k, v in modes_of.items() if v == set(MODES)}
+    done = [r for r in rows if (r["setting"], r["seed"]) in complete]
+    table.append([f"**mean of {len(complete)} complete cells**",
+                  *(cell([r for r in done if r["mode"] == m]) for m in MODES)])  # fmt: skip
+    out = markdown_table(["setting", *(f"{m} macro / worst" for m in MODES)], table)
+    return out + "\n\n" + gains(rows)
+
+
+def gains(rows: list[dict[str, Any]]) -> str:
+    """PSE minus each baseline, macro and worst client, with the (setting, seed) cells won."""
+    lines = []
+    for base in MODES[1:]:
+        dm, dw, won = [], [], 0
+        for r in (r for r in rows if r["mode"] == "pse"):
+            b = next((x for x in rows if x["mode"] == base and x["setting"] == r["setting"]
+                      and x["seed"] == r["seed"]), None)  # fmt: skip
+            if b is None:  # an unfinished run: compare only complete cells
+                continue
+            dm.append(r["macro"] - b["macro"])
+            dw.append(r["worst"] - b["worst"])
+            won += r["macro"] > b["macro"]
+        lines.append([f"pse - {base}", f"{np.mean(dm):+.3f}", f"{np.mean(dw):+.3f}",
+                      f"{won}/{len(dm)}"])  # fmt: skip
+    return markdown_table(["gain", "macro", "worst client", "cells with higher macro"], lines)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -144,9 +218,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--clients", type=int, default=8)
     ap.add_argument("--alpha", type=float, default=0.3)
     ap.add_argument("--rounds", type=int, default=20)
+    ap.add_argument("--only", default="", help="comma-separated settings (e.g. 6_cardio,"
+                    "demo_pump-line-a); default all")  # fmt: skip
+    ap.add_argument("--seeds", default="", help="comma-separated seeds (default 0,1,2)")
     ap.add_argument("--json", default="", help="write the raw rows here")
+    ap.add_argument("--summarize", default="", help="comma-separated --json files of earlier "
+                    "(e.g. parallel) runs: print their joint summary and exit")  # fmt: skip
     args = ap.parse_args(argv)
-    args.seeds = seeds_for(args.quick)
+    if args.summarize:
+        print(summarize(load_rows(args.summarize.split(","))))
+        return 0
+    args.seeds = (
+        tuple(int(s) for s in args.seeds.split(",")) if args.seeds else seeds_for(args.quick)
+    )
+    args.only = set(filter(None, args.only.split(",")))
     params = {"rounds": args.rounds}
     rows: list[dict[str, Any]] = []
     if (data_root() / "adbench").is_dir():
@@ -154,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         print(f"ADBench not found under {data_root()}; set KDMON_SHARED_DATA. Skipping ADBench.")
     rows += demo_rows(args, params)
-    print(f"python -m benchmarks.pse_bench{' --quick' if args.quick else ''}")
+    print("python -m benchmarks.pse_bench " + " ".join(argv if argv is not None else sys.argv[1:]))
     print(f"{run_stamp()} seeds {args.seeds} "
           f"clients {args.clients} alpha {args.alpha} rounds {args.rounds}")  # fmt: skip
     print(summarize(rows))

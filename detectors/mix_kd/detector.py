@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import time
+from collections.abc import Callable
 from typing import Any, Self
 
 import numpy as np
@@ -45,7 +46,7 @@ from detectors.mix_kd.torch_model import AETeacher, StudentEncoder, student_hidd
 
 TEACHERS = ("pca", "ae")
 FUSIONS = ("batch", "sample")
-STATE_VERSION = 1
+STATE_VERSION = 2  # 2 added score_offsets_; version 1 states load with zero offsets
 
 
 class MixKDDetector(BaseDetector):
@@ -192,19 +193,24 @@ class MixKDDetector(BaseDetector):
             if (~in_bank).any():
                 raw[g, ~in_bank] = self.bank_.score(self._fuse(Zc[~in_bank], Zn[~in_bank], w), w)
         self.score_stats_ = [list(robust_location_scale(raw[g])) for g in range(len(self.grid_))]
-        self.train_scores_ = np.stack(
-            [self._standardize(raw[g], g) for g in range(len(self.grid_))]
-        )
+        self.score_offsets_ = [0.0] * len(self.grid_)
+        z = np.stack([self._standardize(raw[g], g) for g in range(len(self.grid_))])
         c = float(self.contamination)
-        self.weight_thresholds_ = [
-            float(np.percentile(s, 100 * (1 - c))) for s in self.train_scores_
-        ]
+        own = [float(np.percentile(s, 100 * (1 - c))) for s in z]
+        # align every weight's clean-data threshold on the clean student's: a batch scored at
+        # any weight then has exactly that weight's own clean-data false-alarm rate
+        self.score_offsets_ = [t - own[-1] for t in own]
+        self.train_scores_ = z - np.asarray(self.score_offsets_)[:, None]
+        self.weight_thresholds_ = [own[-1]] * len(self.grid_)
 
-        choice = self._choose(H - self.entropy_ref_[:, None])
+        choice = self._guard(self._choose(H - self.entropy_ref_[:, None]), lambda g, r: z[g, r])
         self.train_fusion_weights_ = self.grid_[np.unique(choice)].tolist()
         self.decision_scores_ = self.train_scores_[choice, np.arange(n)]
         self.fit_seconds_ = round(time.perf_counter() - t_start, 4)
         self._process_decision_scores()
+        # the fused training scores mix weights; the common clean-data threshold is the rule
+        self.threshold_ = float(self.weight_thresholds_[-1])
+        self.labels_ = labels_from_scores(self.decision_scores_, self.threshold_)
         return self
 
     def _teacher_embed(self, Xs: np.ndarray, seed: int, device: torch.device) -> np.ndarray:
@@ -282,9 +288,34 @@ class MixKDDetector(BaseDetector):
     def _fuse(Zc: np.ndarray, Zn: np.ndarray, w: float) -> np.ndarray:
         return w * Zc + (1 - w) * Zn
 
-    def _standardize(self, raw: np.ndarray, g: int) -> np.ndarray:
+    def _standardize(self, raw: np.ndarray, g: int, aligned: bool = True) -> np.ndarray:
+        """Robust z on the weight's own training scores, minus its threshold offset."""
         loc, sc = self.score_stats_[g]
-        return (raw - loc) / sc
+        return (raw - loc) / sc - (float(self.score_offsets_[g]) if aligned else 0.0)
+
+    def _guard(
+        self, choice: np.ndarray, z_at: Callable[[int, np.ndarray], np.ndarray]
+    ) -> np.ndarray:
+        """Undo a batch's move away from the clean student when the batch looks MORE atypical
+        at the new weight (median robust z over the batch, each weight against its own clean
+        training scores): moving is meant to stop noise-driven alarms, not to add them.
+
+        ``z_at(g, rows)`` gives the unaligned robust z of ``rows`` at grid index ``g``. Batch
+        mode only: per row, the check would let each row pick its most normal-looking weight.
+        """
+        base = len(self.grid_) - 1
+        if self.fusion != "batch":
+            return choice
+        out = choice.copy()
+        fb = int(self.fusion_batch)
+        for start in range(0, len(choice), fb):
+            g = int(choice[start])
+            if g == base:
+                continue
+            rows = np.arange(start, min(start + fb, len(choice)))
+            if np.median(z_at(g, rows)) > np.median(z_at(base, rows)):
+                out[rows] = base
+        return out
 
     def _choose(self, excess: np.ndarray) -> np.ndarray:
         """Grid index per row: one choice per consecutive ``fusion_batch`` rows (or per row)."""
@@ -310,7 +341,7 @@ class MixKDDetector(BaseDetector):
         X = check_matrix(X, self.n_features_in_)
         with torch_threads(self.n_threads):
             Zc, Zn = self._embed(self._scale(X))
-        choice = self._choose(self._excess(Zc, Zn))
+        choice = self._guard(self._choose(self._excess(Zc, Zn)), self._z_rows(Zc, Zn))
         out = np.empty(len(X))
         for g in np.unique(choice):
             rows = choice == g
@@ -321,6 +352,16 @@ class MixKDDetector(BaseDetector):
         self.last_fusion_weights_ = per_batch.tolist()
         self.last_fusion_weight_ = float(per_batch[-1])
         return out
+
+    def _z_rows(self, Zc: np.ndarray, Zn: np.ndarray) -> Callable[[int, np.ndarray], np.ndarray]:
+        """Unaligned robust z of chosen rows at a grid index (for ``_guard``)."""
+
+        def z_at(g: int, rows: np.ndarray) -> np.ndarray:
+            w = float(self.grid_[g])
+            raw = self.bank_.score(self._fuse(Zc[rows], Zn[rows], w), w)
+            return self._standardize(raw, g, aligned=False)
+
+        return z_at
 
     def score_at(self, X: Any, weight: float) -> np.ndarray:
         """Score with a fixed fusion weight from the grid (1.0 = clean student alone)."""
@@ -350,7 +391,7 @@ class MixKDDetector(BaseDetector):
         device = resolve_device(self.device)
         with torch_threads(self.n_threads):
             Zc, Zn = self._embed(Xs)
-            choice = self._choose(self._excess(Zc, Zn))
+            choice = self._guard(self._choose(self._excess(Zc, Zn)), self._z_rows(Zc, Zn))
             contrib = np.zeros_like(Xs)
             for g in np.unique(choice):
                 rows = np.flatnonzero(choice == g)
@@ -385,6 +426,7 @@ class MixKDDetector(BaseDetector):
             "tau_": self.tau_,
             "entropy_ref_": self.entropy_ref_.tolist(),
             "score_stats_": self.score_stats_,
+            "score_offsets_": self.score_offsets_,
             "weight_thresholds_": self.weight_thresholds_,
             "train_fusion_weights_": self.train_fusion_weights_,
             "teacher_scale_": self.teacher_scale_,
@@ -416,7 +458,7 @@ class MixKDDetector(BaseDetector):
     @classmethod
     def from_kdmon_state(cls, meta: dict[str, Any], tensors: dict[str, torch.Tensor]) -> Self:
         """Rebuild a fitted detector from ``kdmon_state`` output (no pickle)."""
-        if meta.get("detector") != "mix_kd" or meta.get("state_version") != STATE_VERSION:
+        if meta.get("detector") != "mix_kd" or meta.get("state_version") not in (1, STATE_VERSION):
             raise ValueError("not a mix_kd state (or an unsupported state_version)")
         params = dict(meta["params"])
         params["steps"] = tuple(params["steps"])
@@ -433,6 +475,7 @@ class MixKDDetector(BaseDetector):
         det.entropy_ref_ = np.asarray(f["entropy_ref_"], dtype=np.float64)
         for key in ("tau_", "score_stats_", "weight_thresholds_", "train_fusion_weights_"):
             setattr(det, key, f[key])
+        det.score_offsets_ = f.get("score_offsets_", [0.0] * len(det.grid_))
         det.teacher_scale_, det.fit_seconds_ = f["teacher_scale_"], f["fit_seconds_"]
         det.threshold_, det._mu, det._sigma = (
             float(f["threshold_"]),

@@ -15,8 +15,10 @@
   is the default and is only left when another weight is better by a paired t-test over the
   batch's rows, so clean batches keep the clean student's accuracy.
 - Score: mean distance to the k nearest training rows in the fused space at lambda*, robustly
-  standardized with that lambda's training scores (leave-self-out), so thresholds are
-  comparable across weights.
+  standardized with that lambda's training scores (leave-self-out) and shifted so that every
+  lambda's clean-data (1 - contamination) quantile is the same threshold (the detector's
+  ``score_offsets_``); a move away from the clean student is undone when it raises the batch's
+  median robust z (``MixKDDetector._guard``).
 """
 
 from __future__ import annotations

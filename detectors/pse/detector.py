@@ -69,8 +69,9 @@ class FedPSEDetector(BaseDetector):
     personal_steps : steps per round on the client's personalized model; ``finetune_steps``
         more after the last round (local-only gets rounds * max(local, personal) + finetune).
     mu : FedProx proximal weight (0 = FedAvg).
-    kappa, eta_e : excitation sharpness and blend rate; ``min_samples_personalize``: clients
-        with fewer rows follow the global low-level units fully (e = 1, cold start).
+    kappa, eta_e : excitation sharpness and blend rate (one blend per personal phase);
+        ``min_samples_personalize``: clients with fewer rows follow the global low-level units
+        fully (e = 1, cold start).
     attn_tokens : tokens the low-level features are split into for cross-model attention.
     alpha_global : weight of the global model's standardized error in the PSE score.
     prox_personal : Ditto-style pull of the local high-level layers toward the global ones
@@ -87,7 +88,7 @@ class FedPSEDetector(BaseDetector):
         rounds: int = 20,
         frac: float = 1.0,
         local_steps: int = 20,
-        personal_steps: int = 10,
+        personal_steps: int = 20,
         finetune_steps: int = 100,
         batch_size: int = 64,
         lr: float = 1e-3,
@@ -96,8 +97,8 @@ class FedPSEDetector(BaseDetector):
         eta_e: float = 0.1,
         min_samples_personalize: int = 64,
         attn_tokens: int = 8,
-        alpha_global: float = 0.2,
-        prox_personal: float = 0.1,
+        alpha_global: float = 1.0,
+        prox_personal: float = 0.0,
         scaling: str = "federated",
         hidden: tuple[int, int] | None = None,
         latent: int | None = None,
@@ -265,13 +266,14 @@ class FedPSEDetector(BaseDetector):
                     for c in nodes.values():
                         assert c.personal is not None
                         c.personal.local.load_state_dict(global_model.state_dict())
-                if self.mode in ("pse", "fedavg_ft"):
+                if self.mode == "fedavg_ft":
                     for c in nodes.values():
                         c.personalize(
-                            global_model, int(self.finetune_steps), bs, float(self.kappa),
-                            float(self.eta_e) if self.mode == "pse" else 0.0,
+                            global_model, int(self.finetune_steps), bs, float(self.kappa), 0.0,
                             self._excite_on(c), use_att, float(self.prox_personal),
                         )  # fmt: skip
+                if self.mode == "pse":
+                    self._finetune_pse(nodes, global_model)
             global_model.requires_grad_(False)
             self.global_model_ = global_model.eval()
 
@@ -299,6 +301,19 @@ class FedPSEDetector(BaseDetector):
         self.fit_seconds_ = round(time.perf_counter() - t_start, 4)
         self._process_decision_scores()
         return self
+
+    def _finetune_pse(self, nodes: dict[str, PSEClient], global_model: PSEAutoEncoder) -> None:
+        """Final PSE steps against the last global model, in round-sized calls so that the
+        excitation blends as often per step as during the rounds."""
+        chunk = max(1, int(self.personal_steps))
+        for c in nodes.values():
+            left = int(self.finetune_steps)
+            while left > 0:
+                c.personalize(
+                    global_model, min(chunk, left), int(self.batch_size), float(self.kappa),
+                    float(self.eta_e), self._excite_on(c), True, float(self.prox_personal),
+                )  # fmt: skip
+                left -= chunk
 
     def _excite_on(self, client: PSEClient) -> bool:
         return client.n_samples >= int(self.min_samples_personalize)

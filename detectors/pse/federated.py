@@ -11,7 +11,8 @@ c of the low-level layers, compare the gradient norm of the local loss at the gl
 with the one at the local weights. A unit where the local model is still far from fitting the
 client's data while the global one already fits it (delta_c = ||g_l,c|| - ||g_g,c|| > 0) is
 pulled toward the global unit: W_l[c] += eta_e * sigmoid(kappa * delta_c / std(delta)) *
-(W_g[c] - W_l[c]). The paper's sign is not recoverable; this one imports global knowledge where
+(W_g[c] - W_l[c]), once per personal phase (a round's worth of steps), not after every batch.
+The paper's sign is not recoverable; this one imports global knowledge where
 it helps the client and leaves units the client has specialized alone.
 """
 
@@ -27,6 +28,8 @@ from torch import nn
 from detectors.common import SCALE_CLIP
 from detectors.pse.loss import proximal, reconstruction_error
 from detectors.pse.torch_model import CrossModelAttention, PersonalizedAutoEncoder, PSEAutoEncoder
+
+EXCITE_BATCH_FACTOR = 4  # the excitation gate is judged on this many training batches' rows
 
 
 @dataclass(frozen=True)
@@ -167,8 +170,9 @@ class PSEClient:
         use_attention: bool,
         prox: float = 0.0,
     ) -> None:
-        """PSE client step: excite low-level units from the global model, train the local model
-        (and its attention) on local reconstruction."""
+        """PSE client phase: train the local model (and its attention) on local
+        reconstruction for ``steps`` batches, then blend its low-level units toward the global
+        ones once, gated by the excitation."""
         assert self.personal is not None and self._opt is not None
         g = copy.deepcopy(global_model).eval()
         g.requires_grad_(True)
@@ -179,19 +183,24 @@ class PSEClient:
             x = self._batch(batch_size)
             recon = model(x, g) if use_attention else model.local(x)
             loss = reconstruction_error(x, recon).mean()
-            if eta_e > 0:
-                if excite_on:
-                    e = excitation(g, model.local, loss, x, kappa)
-                else:  # cold start: too few rows to judge channels, follow the global model
-                    e = [torch.ones(lay.out_features) for lay in model.local.excitable()]
             if prox > 0:  # Ditto-style pull of the high-level layers toward the global ones
                 loss = loss + _proximal_subset(model.local, high, prox)
             self._opt.zero_grad(set_to_none=True)
             loss.backward()
             nn.utils.clip_grad_norm_(model.parameters(), 5.0)
             self._opt.step()
-            if eta_e > 0:
-                excite(g, model.local, e, eta_e)
+        if eta_e > 0 and steps > 0:
+            # one blend per call (a round's worth of steps), gated on one larger batch; a blend
+            # after every step pulled each unit ~5 % per step toward the global model, so the
+            # local low-level layers collapsed onto the global ones (README, "What we measured")
+            if excite_on:
+                x = self._batch(EXCITE_BATCH_FACTOR * batch_size)
+                recon = model(x, g) if use_attention else model.local(x)
+                loss = reconstruction_error(x, recon).mean()
+                e = excitation(g, model.local, loss, x, kappa)
+            else:  # cold start: too few rows to judge channels, follow the global model
+                e = [torch.ones(lay.out_features) for lay in model.local.excitable()]
+            excite(g, model.local, e, eta_e)
         model.eval()
 
     @torch.no_grad()

@@ -84,3 +84,28 @@ def test_explain_returns_row_shares(fitted: MixKDDetector) -> None:
     assert shares.shape == (20, 8)
     np.testing.assert_allclose(shares.sum(axis=1), 1.0)
     assert (shares >= 0).all()
+
+
+def test_every_weight_shares_the_clean_data_threshold(fitted: MixKDDetector) -> None:
+    """Scores at any weight are shifted so that the clean training rows cross the common
+    threshold at the contamination rate: a batch moved to the noisy student is judged at that
+    student's own clean-data false-alarm rate, not the clean student's."""
+    n = fitted.train_scores_.shape[1]
+    assert len(set(fitted.weight_thresholds_)) == 1
+    assert fitted.threshold_ == fitted.weight_thresholds_[-1]
+    for scores in fitted.train_scores_:
+        assert (scores > fitted.threshold_).mean() == pytest.approx(0.1, abs=2 / n)
+
+
+def test_a_move_that_makes_the_batch_look_less_typical_is_undone(fitted: MixKDDetector) -> None:
+    fb = fitted.fusion_batch
+    choice = np.r_[np.zeros(fb, dtype=int), np.zeros(fb, dtype=int)]  # both batches at lambda 0
+    base = len(fitted.grid_) - 1
+
+    def z_at(g: int, rows: np.ndarray) -> np.ndarray:
+        first = rows[0] < fb  # batch 1: worse at lambda 0; batch 2: better
+        return np.full(len(rows), (2.0 if first else -1.0) if g == 0 else 0.0)
+
+    out = fitted._guard(choice, z_at)
+    assert (out[:fb] == base).all()
+    assert (out[fb:] == 0).all()
