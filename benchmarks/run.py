@@ -7,6 +7,7 @@ them between the ``detectors`` markers of docs/benchmarks.md (``--no-docs`` to s
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 import time
@@ -32,7 +33,8 @@ ABLATIONS: dict[str, dict[str, Any]] = {
     "stkd": {},
     "stkd-no-purification": {"rounds": 0},
     "stkd-one-round": {"rounds": 1},
-    "stkd-no-teacher": {"lambda_kd": 0.0, "eta": 0.0},
+    "stkd-no-teacher": {"lambda_kd": 0.0, "eta": 0.0, "judge_weight": 0.0},
+    "stkd-no-judge": {"judge_weight": 0.0},
     "stkd-no-pool-terms": {"knn_weight": 0.0, "gauss_weight": 0.0},
 }
 DOCS = REPO_ROOT / "docs" / "benchmarks.md"
@@ -57,25 +59,45 @@ def run_grid(
     modes: list[str],
     train_share: float | None = None,
     max_train: int | None = None,
+    jobs: int = 1,
 ) -> list[dict[str, Any]]:
-    """Every (dataset, detector, seed, mode) cell; detectors are (label, name, params)."""
-    results = []
-    for spec in specs:
-        X, y = load(spec)
-        for mode in modes:
-            for label, name, params in detectors:
-                for seed in seeds if mode == "inductive" else seeds[:1]:
-                    r = evaluate(
-                        spec.name, spec.group, X, y, name, seed, mode, params, label,
-                        train_share, max_train,
-                    )  # fmt: skip
-                    results.append(r.as_dict())
-                    print(
-                        f"  {spec.name:20s} {mode[:5]} {label:22s} seed {seed} "
-                        f"auc {r.roc_auc:.4f} ap {r.ap:.4f} fit {r.fit_s:.2f}s",
-                        flush=True,
-                    )
-    return results
+    """Every (dataset, detector, seed, mode) cell; detectors are (label, name, params).
+
+    ``jobs`` > 1 runs cells in that many worker processes (results keep the serial order); each
+    cell still fits one single-threaded detector, so fit seconds stay comparable within a run.
+    """
+    cells = [
+        (spec, mode, label, name, params, seed, train_share, max_train)
+        for spec in specs
+        for mode in modes
+        for label, name, params in detectors
+        for seed in (seeds if mode == "inductive" else seeds[:1])
+    ]
+    if jobs <= 1:
+        return [_run_cell(cell) for cell in cells]
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(max_workers=jobs) as pool:
+        return list(pool.map(_run_cell, cells, chunksize=1))
+
+
+@functools.lru_cache(maxsize=2)
+def _load_cached(spec: DatasetSpec) -> tuple[np.ndarray, np.ndarray]:
+    return load(spec)
+
+
+def _run_cell(cell: tuple[Any, ...]) -> dict[str, Any]:
+    spec, mode, label, name, params, seed, train_share, max_train = cell
+    X, y = _load_cached(spec)
+    r = evaluate(
+        spec.name, spec.group, X, y, name, seed, mode, params, label, train_share, max_train
+    )
+    print(
+        f"  {spec.name:20s} {mode[:5]} {label:22s} seed {seed} "
+        f"auc {r.roc_auc:.4f} ap {r.ap:.4f} fit {r.fit_s:.2f}s",
+        flush=True,
+    )
+    return r.as_dict()
 
 
 def run_skab_windows(
@@ -137,6 +159,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         action="store_true",
         help="SKAB runs in time order: STKD windows view vs row baselines, transductive",
     )
+    ap.add_argument(
+        "--jobs", type=int, default=1, help="worker processes for the cells (default 1)"
+    )
     ap.add_argument("--no-docs", action="store_true", help="do not write docs/benchmarks.md")
     ap.add_argument("--json", type=Path, help="also write raw results to this file")
     args = ap.parse_args(argv)
@@ -180,7 +205,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             if unknown:
                 raise SystemExit(f"unknown variant(s) {sorted(unknown)}; have {list(ABLATIONS)}")
             dets = [(label, "stkd", ABLATIONS[label]) for label in wanted]
-            res = run_grid(specs, dets, seeds, ["inductive"], None, cap)
+            res = run_grid(specs, dets, seeds, ["inductive"], None, cap, args.jobs)
             sections.append(summary_table(res, "STKD ablations (inductive, mean over datasets)"))
             sections.append(dataset_table(res, "STKD ablations, ROC-AUC per dataset"))
         elif args.skab_windows:
@@ -195,7 +220,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             res = []
             for share in SWEEP_SHARES:
                 cells = [(n, n, {}) for n in sweep_names]
-                part = run_grid(specs, cells, seeds, ["inductive"], share, cap)
+                part = run_grid(specs, cells, seeds, ["inductive"], share, cap, args.jobs)
                 for r in part:
                     r["group"] = f"{r['group']} @ {share * 100:02.0f}%"
                 res += part
@@ -204,7 +229,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             )
         else:
             dets = [(n, n, {}) for n in names]
-            res = run_grid(specs, dets, seeds, modes, None, cap)
+            res = run_grid(specs, dets, seeds, modes, None, cap, args.jobs)
             for mode in modes:
                 part = [r for r in res if r["mode"] == mode]
                 sections.append(summary_table(part, f"{mode.capitalize()}: mean over datasets"))

@@ -2,9 +2,10 @@
 
 Method (reconstruction of Liu et al., ICIP 2022, for tables and sensor lines; README.md here):
 a frozen teacher that never saw the contaminated pool; rounds of shard students trained on the
-current pool, each round dropping the samples the students find most anomalous; a final student
-trained on the purified pool. Score = robust z of the reconstruction error + eta * robust z of the
-student-teacher latent discrepancy, both standardized on the purified pool.
+current pool, each round dropping the samples the students and the teacher together find most
+anomalous; final students trained on the purified pool. Score = robust z of the reconstruction
+error + eta * robust z of the student-teacher latent discrepancy + the purified-pool distance
+terms, all standardized on the purified pool.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from detectors.stkd.purification import (
     exclusion_ratio,
     jaccard,
     select_excluded,
+    teacher_verdict,
 )
 from detectors.stkd.teacher import TEACHER_KINDS, build_teacher, ecod_scores, seed_pool
 from detectors.stkd.torch_model import (
@@ -99,6 +101,8 @@ class STKDDetector(BaseDetector):
     teacher : "seed" (default), "reference" (pass ``reference_mask`` to fit) or "random".
     seed_frac : share of most-normal samples (ECOD ranking) the seed teacher trains on.
     lambda_kd, eta : weight of the KD term in the training loss and in the score.
+    judge_weight : weight of the teacher's own verdict (robust z of its reconstruction error) in
+        every purification decision; 0 leaves purification to the students alone.
     z_cut, cut : a sample is always excluded when its mean robust z is above ``z_cut`` and,
         with ``cut="fence"`` (default), above Tukey's far-out fence of the pool's z; ``rho_max``
         the largest quantile exclusion (default clip(1.5 * contamination, 0.02, 0.4));
@@ -133,6 +137,7 @@ class STKDDetector(BaseDetector):
         knn_k: int = 1,
         knn_refs: int = 256,
         gauss_weight: float = 1.0,
+        judge_weight: float = 1.0,
         steps: tuple[int, int, int] = (300, 600, 400),
         max_epochs: float = 60.0,
         batch_size: int = 256,
@@ -164,6 +169,7 @@ class STKDDetector(BaseDetector):
         self.knn_k = knn_k
         self.knn_refs = knn_refs
         self.gauss_weight = gauss_weight
+        self.judge_weight = judge_weight
         self.steps = steps
         self.max_epochs = max_epochs
         self.batch_size = batch_size
@@ -319,10 +325,11 @@ class STKDDetector(BaseDetector):
                 t_pool = np.flatnonzero(candidates)
             self.teacher_dim_ = self.latent_dim_
             t_steps = steps_for(len(t_pool), teacher_steps, bs, me)
-            teacher = build_teacher(
+            teacher, teacher_ae = build_teacher(
                 self.teacher, self._make_autoencoder, view.batch, t_pool, t_steps,
                 bs, lr, wd, seed + 7919, device,
             )  # fmt: skip
+            judge = self._teacher_judge(teacher_ae, view, n_samples, t_pool, device)
             use_kd = float(self.lambda_kd) > 0 or float(self.eta) > 0
             kd_teacher: TeacherEncoder | None = teacher if use_kd else None
 
@@ -347,7 +354,7 @@ class STKDDetector(BaseDetector):
                         device,
                     )  # fmt: skip
                     rec, kd = score_samples(student, kd_teacher, view.batch, n_samples, device)
-                    shard_z[j] = self._combine(rec, kd, np.sort(part))[0]
+                    shard_z[j] = self._combine(rec, kd, np.sort(part))[0] + judge
                 if c_prior is None:
                     c_prior, method = estimate_contamination(shard_z.mean(axis=0)[candidates])
                     self.contamination_method_ = method
@@ -452,6 +459,20 @@ class STKDDetector(BaseDetector):
         self.fit_seconds_ = round(time.perf_counter() - t_start, 4)
         self._set_threshold()
         return self
+
+    def _teacher_judge(
+        self,
+        teacher_ae: torch.nn.Module | None,
+        view: RowView | WindowView,
+        n_samples: int,
+        t_pool: np.ndarray,
+        device: torch.device,
+    ) -> np.ndarray:
+        """The teacher's verdict on every sample (zeros for a random teacher or weight 0)."""
+        if teacher_ae is None or float(self.judge_weight) == 0:
+            return np.zeros(n_samples)
+        rec, _ = score_samples(teacher_ae, None, view.batch, n_samples, device)
+        return teacher_verdict(rec, t_pool, float(self.judge_weight))
 
     def _train_student(
         self,

@@ -98,6 +98,22 @@ def estimate_contamination(
     return float(np.clip(share, low, high)), f"tukey_fence_q3+{fence:g}iqr"
 
 
+def teacher_verdict(
+    teacher_error: np.ndarray, teacher_pool: np.ndarray, weight: float
+) -> np.ndarray:
+    """``weight`` x robust z of the teacher's reconstruction error, standardized on its own pool.
+
+    Added to every shard student's z before the exclusion rule: the teacher never trained on the
+    contaminated pool, so it still sees the anomalies that round-0 students (trained on
+    everything) have learned to reconstruct. Zero weight gives zeros (the judge is off).
+    """
+    err = np.asarray(teacher_error, dtype=np.float64)
+    if weight == 0:
+        return np.zeros_like(err)
+    loc, scale = robust_location_scale(err[teacher_pool])
+    return float(weight) * (err - loc) / scale
+
+
 def jaccard(a: np.ndarray, b: np.ndarray) -> float:
     """Jaccard similarity of two boolean masks (1.0 when both are empty)."""
     union = np.logical_or(a, b).sum()

@@ -77,8 +77,12 @@ def build_teacher(
     weight_decay: float,
     seed: int,
     device: torch.device,
-) -> TeacherEncoder:
-    """Train (or, for ``random``, only initialize) a teacher on ``pool`` and freeze it."""
+) -> tuple[TeacherEncoder, nn.Module | None]:
+    """Train (or, for ``random``, only initialize) a teacher on ``pool`` and freeze it.
+
+    Also returns the trained autoencoder (None for ``random``): its reconstruction error is the
+    teacher's own verdict on a sample, which purification uses before any student has trained.
+    """
     torch.manual_seed(int(seed))
     ae = make_autoencoder().to(device)
     if kind in ("seed", "reference"):
@@ -93,4 +97,4 @@ def build_teacher(
     teacher.mu.copy_(z.mean(dim=0).to(device))
     teacher.sd.copy_(z.std(dim=0).clamp_min(1e-3).to(device))
     teacher.eval()
-    return teacher
+    return teacher, (ae.eval() if kind in ("seed", "reference") else None)

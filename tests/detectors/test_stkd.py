@@ -250,5 +250,51 @@ def test_windows_view_scores_a_faulty_segment_higher():
     # any number of rows >= 1 can be scored (edge-padded)
     assert det.decision_function(X[:1]).shape == (1,)
     assert det.decision_function(X[:7]).shape == (7,)
-    contrib = explain(det, X[950:960])
-    assert contrib.shape == (10, 3) and (contrib.argmax(axis=1) == 2).mean() >= 0.8
+    contrib = explain(det, X[950:1150])  # rows inside the faulty segment
+    assert contrib.shape == (200, 3)
+    assert contrib.mean(axis=0).argmax() == 2  # the sensor whose coupling broke
+    assert (contrib.argmax(axis=1) == 2).mean() >= 0.6
+
+
+def test_teacher_verdict_is_a_robust_z_on_the_teacher_pool():
+    from detectors.stkd.purification import teacher_verdict
+
+    rng = np.random.default_rng(0)
+    err = rng.gamma(2.0, size=500)
+    pool = np.arange(250)  # the teacher trained on these
+    err[400:] += 20.0  # samples the teacher reconstructs badly (never in its pool)
+    v = teacher_verdict(err, pool, 1.0)
+    assert abs(np.median(v[pool])) < 1e-9
+    assert np.median(np.abs(v[pool])) == pytest.approx(1 / 1.4826, rel=1e-6)
+    assert v[400:].min() > v[:400].max()
+    np.testing.assert_allclose(teacher_verdict(err, pool, 2.0), 2.0 * v)
+    assert not teacher_verdict(err, pool, 0.0).any()
+
+
+def test_teacher_verdict_drives_exclusion(data, monkeypatch):
+    """Rows the teacher condemns are left out of training, whatever the students think."""
+    import detectors.stkd.detector as stkd_mod
+
+    X, _ = data
+    condemned = np.arange(40)  # ordinary rows: the students alone would keep most of them
+    calls: list[float] = []
+
+    def verdict(err, pool, weight):
+        calls.append(weight)
+        out = np.zeros(len(err))
+        out[condemned] = 1e3 * weight
+        return out
+
+    monkeypatch.setattr(stkd_mod, "teacher_verdict", verdict)
+    judged = STKDDetector(**FAST).fit(X)
+    assert calls == [1.0]
+    assert not judged.training_mask_[condemned].any()
+
+    calls.clear()
+    alone = STKDDetector(**{**FAST, "judge_weight": 0.0}).fit(X)
+    assert calls == []  # no verdict asked for
+    assert alone.training_mask_[condemned].mean() > 0.5
+
+    calls.clear()
+    STKDDetector(**{**FAST, "teacher": "random"}).fit(X)
+    assert calls == []  # a random teacher has no reconstruction to judge with
