@@ -17,7 +17,6 @@ absent.
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from collections.abc import Callable
@@ -33,6 +32,7 @@ from benchmarks.common import (
     cpu_name,
     dump_rows,
     iter_cells,
+    load_run_rows,
     markdown_table,
     seeds_for,
     shared_specs,
@@ -230,16 +230,6 @@ def summarize(rows: list[dict[str, Any]]) -> str:
     return "\n".join(parts)
 
 
-def load_rows(paths: str) -> list[dict[str, Any]]:
-    """Rows from several ``--json`` files; a (dataset, seed) cell seen twice counts once."""
-    cells: dict[tuple[str, int], dict[str, Any]] = {}
-    for p in paths.split(","):
-        with open(p) as f:
-            for r in json.load(f):
-                cells.setdefault((r["dataset"], r["seed"]), r)
-    return list(cells.values())
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = bench_parser(__doc__, "seed 0 only")
     ap.add_argument("--seeds", default="", help="comma-separated seeds (overrides --quick)")
@@ -250,7 +240,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--from-json", default="", help="summarize saved rows (comma-separated)")
     args = ap.parse_args(argv)
     if args.from_json:
-        rows = load_rows(args.from_json)
+        rows = load_run_rows(args.from_json.split(","), ("dataset", "seed"))
     else:
         specs = shared_specs(("adbench", "mvtec"), args.only)
         if specs is None:

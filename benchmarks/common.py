@@ -3,7 +3,8 @@
 Data paths and loading stay in :mod:`benchmarks.datasets`; the detectors' docs section and
 tables stay in :mod:`benchmarks.report`. This module holds what the scripts repeated around
 them: argument parsing, the dataset x seed loop, the run stamp, markdown tables, the raw-rows
-dump, marker-delimited sections of ``docs/benchmarks.md`` and scratch PostgreSQL databases.
+dump and reading several runs' rows back, marker-delimited sections of ``docs/benchmarks.md``
+and scratch PostgreSQL databases.
 """
 
 from __future__ import annotations
@@ -101,6 +102,29 @@ def dump_rows(path: str | None, rows: Any) -> None:
     if path:
         with open(path, "w") as f:
             json.dump(rows, f, indent=1)
+
+
+def load_run_rows(
+    paths: Iterable[str],
+    key_fields: Sequence[str],
+    from_log: Callable[[str], dict[str, Any] | None] | None = None,
+) -> list[dict[str, Any]]:
+    """Rows of several runs, in order, a cell (``key_fields``) seen twice counted once.
+
+    A path is a ``--json`` dump, or, ending in ``.log`` / ``.err``, the progress lines a run
+    printed (parsed by ``from_log``), so a run stopped before it wrote its JSON still counts.
+    """
+    rows: list[dict[str, Any]] = []
+    for path in paths:
+        with open(path) as f:
+            if not path.endswith((".log", ".err")):
+                rows += json.load(f)
+            elif from_log is not None:
+                rows += [r for r in map(from_log, f) if r is not None]
+    cells: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for r in rows:
+        cells.setdefault(tuple(r[k] for k in key_fields), r)
+    return list(cells.values())
 
 
 def markers(name: str) -> tuple[str, str]:

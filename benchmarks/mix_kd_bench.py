@@ -16,7 +16,6 @@ each regime too; the chosen lambda is the mean over batches. Skips cleanly witho
 
 from __future__ import annotations
 
-import json
 import re
 import sys
 from typing import Any
@@ -28,6 +27,7 @@ from benchmarks.common import (
     bench_parser,
     dump_rows,
     iter_cells,
+    load_run_rows,
     markdown_table,
     run_stamp,
     seeds_for,
@@ -81,33 +81,16 @@ LOG_LINE = re.compile(
 )
 
 
-def load_rows(paths: list[str]) -> list[dict[str, Any]]:
-    """Rows of several runs, in order: ``--json`` dumps, or the progress lines a run printed
-    to stderr (``.log`` / ``.err``, so an unfinished run still counts; those lines carry no
-    noisy-student AUC, left NaN). Duplicate (dataset, seed, regime) rows keep the first."""
-    rows: list[dict[str, Any]] = []
-    for path in paths:
-        with open(path) as f:
-            if not path.endswith((".log", ".err")):
-                rows += json.load(f)
-                continue
-            for line in f:
-                m = LOG_LINE.match(line.strip())
-                if m:
-                    rows.append({"dataset": m["dataset"], "seed": int(m["seed"]),
-                                 "regime": m["regime"], "far_clean": float(m["fc"]),
-                                 "far_noisy": float(m["fn"]), "far_fused": float(m["ff"]),
-                                 "auc_clean": float(m["ac"]), "auc_noisy": float("nan"),
-                                 "auc_fused": float(m["af"]), "weight": float(m["w"]),
-                                 "fit_s": float("nan")})  # fmt: skip
-    seen: set[tuple[str, int, str]] = set()
-    unique = []
-    for r in rows:
-        key = (r["dataset"], r["seed"], r["regime"])
-        if key not in seen:
-            seen.add(key)
-            unique.append(r)
-    return unique
+def row_from_log(line: str) -> dict[str, Any] | None:
+    """A progress line as a row; it carries no noisy-student AUC or fit time (left NaN)."""
+    m = LOG_LINE.match(line.strip())
+    if m is None:
+        return None
+    return {"dataset": m["dataset"], "seed": int(m["seed"]), "regime": m["regime"],
+            "far_clean": float(m["fc"]), "far_noisy": float(m["fn"]),
+            "far_fused": float(m["ff"]), "auc_clean": float(m["ac"]),
+            "auc_noisy": float("nan"), "auc_fused": float(m["af"]),
+            "weight": float(m["w"]), "fit_s": float("nan")}  # fmt: skip
 
 
 def _mean(values: list[float]) -> float:
@@ -170,7 +153,8 @@ def main(argv: list[str] | None = None) -> int:
                     "(e.g. parallel) runs: print their joint summary and exit")  # fmt: skip
     args = ap.parse_args(argv)
     if args.summarize:
-        print(summarize(load_rows(args.summarize.split(","))))
+        paths = args.summarize.split(",")
+        print(summarize(load_run_rows(paths, ("dataset", "seed", "regime"), row_from_log)))
         return 0
     specs = shared_specs(("adbench", "mvtec"), args.only)
     if specs is None:

@@ -23,7 +23,6 @@ the shared data.
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import sys
 from datetime import UTC, datetime, timedelta
@@ -34,7 +33,14 @@ from sklearn.cluster import KMeans
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import train_test_split
 
-from benchmarks.common import bench_parser, dump_rows, markdown_table, run_stamp, seeds_for
+from benchmarks.common import (
+    bench_parser,
+    dump_rows,
+    load_run_rows,
+    markdown_table,
+    run_stamp,
+    seeds_for,
+)
 from benchmarks.datasets import data_root, list_datasets, load
 from detectors.pse import FedPSEDetector
 
@@ -144,32 +150,14 @@ LOG_LINE = re.compile(
 )
 
 
-def load_rows(paths: list[str]) -> list[dict[str, Any]]:
-    """Rows of several runs, in order: ``--json`` dumps, or the progress lines a run printed
-    to stderr (``.log`` / ``.err``: every finished mode, so an unfinished run still counts;
-    per-client AUCs are not in those lines). Duplicate (setting, seed, mode) rows keep the first."""
-    rows: list[dict[str, Any]] = []
-    for path in paths:
-        with open(path) as f:
-            if not path.endswith((".log", ".err")):
-                rows += json.load(f)
-                continue
-            for line in f:
-                m = LOG_LINE.match(line.strip())
-                if m:
-                    rows.append({"setting": m["setting"], "seed": int(m["seed"]),
-                                 "mode": m["mode"], "per_client": {},
-                                 "macro": float(m["macro"]), "worst": float(m["worst"]),
-                                 "n_clients_scored": int(m["n"]),
-                                 "fit_s": float(m["fit"])})  # fmt: skip
-    seen: set[tuple[str, int, str]] = set()
-    unique = []
-    for r in rows:
-        key = (r["setting"], r["seed"], r["mode"])
-        if key not in seen:
-            seen.add(key)
-            unique.append(r)
-    return unique
+def row_from_log(line: str) -> dict[str, Any] | None:
+    """A progress line (one finished mode) as a row; per-client AUCs are not in it."""
+    m = LOG_LINE.match(line.strip())
+    if m is None:
+        return None
+    return {"setting": m["setting"], "seed": int(m["seed"]), "mode": m["mode"],
+            "per_client": {}, "macro": float(m["macro"]), "worst": float(m["worst"]),
+            "n_clients_scored": int(m["n"]), "fit_s": float(m["fit"])}  # fmt: skip
 
 
 def summarize(rows: list[dict[str, Any]]) -> str:
@@ -226,7 +214,8 @@ def main(argv: list[str] | None = None) -> int:
                     "(e.g. parallel) runs: print their joint summary and exit")  # fmt: skip
     args = ap.parse_args(argv)
     if args.summarize:
-        print(summarize(load_rows(args.summarize.split(","))))
+        paths = args.summarize.split(",")
+        print(summarize(load_run_rows(paths, ("setting", "seed", "mode"), row_from_log)))
         return 0
     args.seeds = (
         tuple(int(s) for s in args.seeds.split(",")) if args.seeds else seeds_for(args.quick)

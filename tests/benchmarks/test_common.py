@@ -12,6 +12,7 @@ from benchmarks import common, datasets
 from benchmarks.common import (
     dump_rows,
     iter_cells,
+    load_run_rows,
     markdown_table,
     markers,
     replace_section,
@@ -147,3 +148,24 @@ def test_bench_parser_takes_the_first_docstring_line_and_quick():
     ap = common.bench_parser("Title line.\n\nmore", "seed 0 only")
     assert ap.description == "Title line."
     assert ap.parse_args(["--quick"]).quick is True and ap.parse_args([]).quick is False
+
+
+def test_load_run_rows_joins_json_dumps_and_progress_logs_counting_a_cell_once(tmp_path):
+    first = tmp_path / "s0.json"
+    first.write_text(json.dumps([{"dataset": "a", "seed": 0, "auc": 0.9}]))
+    log = tmp_path / "s1.err"
+    log.write_text("noise\nrow a 1 0.7\nrow a 0 0.1\nrow b 1 0.6\n")
+
+    def from_log(line: str) -> dict | None:
+        parts = line.split()
+        if len(parts) != 4 or parts[0] != "row":
+            return None
+        return {"dataset": parts[1], "seed": int(parts[2]), "auc": float(parts[3])}
+
+    rows = load_run_rows([str(first), str(log)], ("dataset", "seed"), from_log)
+    assert rows == [
+        {"dataset": "a", "seed": 0, "auc": 0.9},  # the JSON row came first and is kept
+        {"dataset": "a", "seed": 1, "auc": 0.7},
+        {"dataset": "b", "seed": 1, "auc": 0.6},
+    ]
+    assert load_run_rows([str(log)], ("dataset", "seed")) == []  # no parser: logs are skipped
