@@ -65,6 +65,8 @@ def run_grid(
 
     ``jobs`` > 1 runs cells in that many worker processes (results keep the serial order); each
     cell still fits one single-threaded detector, so fit seconds stay comparable within a run.
+    Workers are spawned, not forked: forking a process whose torch thread pool has already run
+    can deadlock the child, and the caller (a test, a notebook) may well have used torch.
     """
     cells = [
         (spec, mode, label, name, params, seed, train_share, max_train)
@@ -75,9 +77,11 @@ def run_grid(
     ]
     if jobs <= 1:
         return [_run_cell(cell) for cell in cells]
+    import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    with ProcessPoolExecutor(max_workers=jobs) as pool:
+    spawn = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=spawn) as pool:
         return list(pool.map(_run_cell, cells, chunksize=1))
 
 

@@ -286,6 +286,7 @@ def _flagged(
             Review.created_at,
             Review.comment,
             Score.top_features,
+            Score.extreme_risk,
         )
         .select_from(Score)
         .join(effective, Score.id == effective.c.id)
@@ -310,6 +311,7 @@ def _flagged(
             reviewed_at=_utc(reviewed_at) if reviewed_at is not None else None,
             comment=comment,
             top_features=_features(top),
+            extreme_risk=None if risk is None else float(risk),
         )
         for (
             sample_id,
@@ -323,6 +325,7 @@ def _flagged(
             reviewed_at,
             comment,
             top,
+            risk,
         ) in session.execute(stmt).tuples()
     ]
 

@@ -75,6 +75,7 @@ class FlaggedSample:
     reviewed_at: datetime | None
     comment: str | None
     top_features: tuple[tuple[str, float], ...]
+    extreme_risk: float | None = None  # None: the model does not forecast extreme events
 
     @property
     def margin(self) -> float:

@@ -33,6 +33,7 @@ FLAGGED_COLUMNS = (
     "reviewed_at_utc",
     "comment",
     "top_features",
+    "extreme_risk",  # empty unless the model forecasts extreme events (xTime)
 )
 SUMMARY_COLUMNS = (
     "line",
@@ -66,6 +67,7 @@ def _flagged_values(f: FlaggedSample, text: Callable[[str | None], str]) -> tupl
         f.reviewed_at,
         text(f.comment),
         fmt.features(f.top_features),
+        f.extreme_risk,
     )
 
 
@@ -157,8 +159,8 @@ def _summary_sheet(sheet: WriteOnlyWorksheet, data: ReportData) -> None:
 
 
 def _flagged_sheet(sheet: WriteOnlyWorksheet, data: ReportData) -> None:
-    widths = (10, 22, 20, 11, 11, 9, 11, 16, 20, 48, 48)
-    for column, width in zip("ABCDEFGHIJK", widths, strict=True):
+    widths = (10, 22, 20, 11, 11, 9, 11, 16, 20, 48, 48, 12)
+    for column, width in zip("ABCDEFGHIJKL", widths, strict=True):
         sheet.column_dimensions[column].width = width
     sheet.freeze_panes = "A2"
     sheet.append(_header(sheet, FLAGGED_COLUMNS))

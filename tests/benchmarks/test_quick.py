@@ -16,7 +16,7 @@ def test_quick_benchmark_stkd_beats_the_median_baseline():
         pytest.skip(f"shared benchmark data not found at {data_root()}")
     from benchmarks.run import main
 
-    out = main(["--quick", "--no-docs"])
+    out = main(["--quick", "--no-docs", "--jobs", "2"])
     results = out["results"]
     assert {r["mode"] for r in results} == {"inductive"}
     assert all(np.isfinite(r["roc_auc"]) for r in results)

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from openpyxl import load_workbook
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.config import Settings
@@ -192,6 +193,31 @@ def test_csv_lists_exactly_the_flagged_samples_in_the_period_with_current_verdic
     assert by_id[plant.press1[17]]["comment"] == "Ölstand schwankt – prüfen"
     assert by_id[plant.press1[30]]["comment"].startswith("'=")  # never run as a formula
     assert (by_id[plant.press1[47]]["verdict"], by_id[plant.press1[47]]["reviewer"]) == ("", "")
+
+
+def test_exports_carry_the_extreme_risk_of_forecasting_models_and_leave_it_empty_otherwise(
+    settings: Settings, session_factory: sessionmaker[Session]
+) -> None:
+    plant = seed(session_factory)
+    with unit_of_work(session_factory) as session:
+        risky = session.scalars(
+            select(Score).where(Score.sample_id == plant.press2[7], Score.flagged.is_(True))
+        ).one()
+        risky.extreme_risk = 0.875
+
+    rows = _csv_rows(build_report(session_factory, settings, _day("Press 1", "Press 2"), "csv"))
+    risk = {int(r["sample_id"]): r["extreme_risk"] for r in rows}
+    assert float(risk.pop(plant.press2[7])) == pytest.approx(0.875)
+    assert set(risk.values()) == {""}  # STKD's scores forecast nothing: empty, not 0
+
+    # Not read-only: that mode trims a row's trailing empty cells.
+    book = load_workbook(
+        io.BytesIO(build_report(session_factory, settings, _day("Press 2"), "xlsx"))
+    )
+    sheet = list(book["Flagged"].iter_rows(values_only=True))
+    column = sheet[0].index("extreme_risk")
+    by_id = {row[0]: row[column] for row in sheet[1:]}
+    assert by_id == {plant.press2[2]: None, plant.press2[7]: pytest.approx(0.875)}
 
 
 def test_kpis_count_each_sample_once_with_its_newest_score_and_verdict(
