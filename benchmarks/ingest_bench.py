@@ -8,10 +8,11 @@ Every step runs in its own process, so its peak memory (``ru_maxrss``) is its ow
 connection) and dropped afterwards. The 10M-score timeline data set is built in SQL
 (``generate_series`` / a recursive CTE), not through ingest: that is a fixture, not a step. It
 is built on a database at revision 0001, before the score rollup existed, so that migration
-0002 backfills the rollup from it (timed as its own step). The 1M bulk-written scores go into
-the rollup through ``db.rollup.add_scores``, the call the scoring service makes; that time is
-reported beside the write. Timelines are read through ``score_timeline_for_line``, the
-function the dashboard calls, and the raw-score query is timed on the whole history too.
+0002 backfills the rollup from it (timed as its own step). The 1M scores are written by
+``app.services.scoring.write_scores``, the scoring service's own writer (score rows plus their
+hourly rollup, in 100k-row calls within one transaction). Timelines are read through
+``score_timeline_for_line``, the function the dashboard calls, and the raw-score query is
+timed on the whole history too.
 """
 
 from __future__ import annotations
@@ -113,11 +114,10 @@ def _model(session, line_id: int) -> int:  # type: ignore[no-untyped-def]
 
 
 def step_scores(url: str) -> dict[str, Any]:
-    """1M Score rows for the ingested samples through the bulk path (COPY on PostgreSQL)."""
-    from app.ingest.repository import bulk_insert
+    """1M Score rows for the ingested samples, written as the scoring service writes them."""
+    from app.services.scoring import write_scores
     from db.engine import unit_of_work
-    from db.models import Line, Sample, Score
-    from db.rollup import add_scores
+    from db.models import Line, Sample
 
     factory = _factory(url)
     with unit_of_work(factory) as session:
@@ -127,7 +127,6 @@ def step_scores(url: str) -> dict[str, Any]:
             select(Sample.id, Sample.ts).where(Sample.line_id == line_id).order_by(Sample.id)
         ).all()
         started = time.perf_counter()
-        rollup_seconds = 0.0
         rng = np.random.default_rng(1)
         now = datetime.now(UTC)
         for start in range(0, len(pairs), 100_000):
@@ -147,12 +146,9 @@ def step_scores(url: str) -> dict[str, Any]:
                 }
                 for (sample_id, ts), score in zip(part, scores, strict=True)
             ]
-            bulk_insert(session, Score.__table__, rows)  # type: ignore[arg-type]
-            merged = time.perf_counter()
-            add_scores(session, rows)  # the hourly rollup, in the same transaction
-            rollup_seconds += time.perf_counter() - merged
+            write_scores(session, rows)
         write_seconds = time.perf_counter() - started
-    return {"seconds": write_seconds, "rollup_seconds": rollup_seconds, "rows": len(pairs)}
+    return {"seconds": write_seconds, "rows": len(pairs)}
 
 
 def step_migrate(url: str) -> dict[str, Any]:
@@ -309,8 +305,8 @@ def run_backend(label: str, url: str, work: Path, csv_path: Path, n_timeline: in
     )
     scores = _in_child(step_scores, url)
     print(
-        f"bulk-write {scores['rows']:,} scores: {scores['seconds']:.1f} s, of which rollup "
-        f"{scores['rollup_seconds']:.1f} s (step cpu {scores['cpu_seconds']:.1f} s), "
+        f"write {scores['rows']:,} scores with their rollup: {scores['seconds']:.1f} s "
+        f"(step cpu {scores['cpu_seconds']:.1f} s), "
         f"peak {scores['peak_rss_mb']:.0f} MB",
         flush=True,
     )

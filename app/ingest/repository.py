@@ -13,12 +13,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
-from sqlalchemy import JSON, Table, delete, insert, select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from db.bulk import INSERT_CHUNK, bulk_insert
 from db.models import QuarantinedRow, Sample
 
-INSERT_CHUNK = 10_000
 MAX_RAW_CHARS = 65_536
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -44,58 +44,6 @@ def clean_text(text: str, limit: int = MAX_RAW_CHARS) -> str:
     if len(text) > limit:
         return f"{text[:limit]}... [cut, {len(text)} characters in all]"
     return text
-
-
-def _defaults(table: Table, present: Sequence[str]) -> dict[str, Any]:
-    """Python-side column defaults for columns the rows leave out (COPY does not apply them)."""
-    values: dict[str, Any] = {}
-    for column in table.columns:
-        if column.name in present or column.primary_key or column.default is None:
-            continue
-        default = column.default
-        values[column.name] = (
-            default.arg(None) if default.is_callable else default.arg  # type: ignore[attr-defined]
-        )
-    return values
-
-
-def _copy(session: Session, table: Table, rows: Sequence[dict[str, Any]]) -> None:
-    from psycopg import sql
-
-    given = list(rows[0])
-    defaults = _defaults(table, given)
-    names = given + list(defaults)
-    json_columns = {c.name for c in table.columns if isinstance(c.type, JSON)}
-    encoders = [json.dumps if n in json_columns else None for n in names]
-    statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
-        sql.Identifier(table.name), sql.SQL(", ").join(sql.Identifier(n) for n in names)
-    )
-    dbapi = session.connection().connection.driver_connection
-    with dbapi.cursor() as cursor, cursor.copy(statement) as copy:  # type: ignore[union-attr]
-        for row in rows:
-            copy.write_row(
-                [
-                    enc(value) if enc is not None else value
-                    for value, enc in zip(
-                        (row[n] if n in row else defaults[n] for n in names), encoders, strict=True
-                    )
-                ]
-            )
-
-
-def bulk_insert(session: Session, table: Table, rows: Sequence[dict[str, Any]]) -> None:
-    """Insert many rows of ``table`` in the session's transaction (COPY on PostgreSQL).
-
-    On the COPY path Python-side column defaults are filled in here, so both paths store the
-    same values.
-    """
-    if not rows:
-        return
-    if session.get_bind().dialect.name == "postgresql":
-        _copy(session, table, rows)
-        return
-    for start in range(0, len(rows), INSERT_CHUNK):
-        session.execute(insert(table), list(rows[start : start + INSERT_CHUNK]))
 
 
 def json_template(names: Sequence[str]) -> str:

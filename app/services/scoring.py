@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.config import Settings
@@ -25,6 +25,7 @@ from app.services.artifacts import load_artifact
 from app.services.dataset import LineMatrix, load_context_before, load_samples
 from app.services.lines import get_line
 from app.services.thresholds import active_model, current_threshold
+from db.bulk import bulk_insert
 from db.engine import unit_of_work
 from db.models import Batch, Line, ModelVersion, Score
 from db.rollup import add_scores
@@ -32,7 +33,6 @@ from db.rollup import add_scores
 log = logging.getLogger(__name__)
 
 TOP_FEATURES = 3
-INSERT_CHUNK = 5_000
 _MODEL_CACHE_SIZE = 8
 
 
@@ -111,6 +111,16 @@ def extreme_risk(detector: Any, matrix: LineMatrix, context: LineMatrix) -> np.n
     return np.asarray(method(matrix.X, context=history), dtype=float).reshape(-1)
 
 
+def write_scores(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Store score rows and fold them into the hourly rollup, in the caller's transaction.
+
+    COPY on PostgreSQL, driver-level executemany on SQLite: a nightly rescoring writes a
+    line's whole history, and per-row ORM work would dominate it.
+    """
+    bulk_insert(session, Score.__table__, rows)  # type: ignore[arg-type]
+    add_scores(session, rows)
+
+
 def _score_batch(
     session: Session,
     line: Line,
@@ -146,9 +156,7 @@ def _score_batch(
                 matrix.sample_ids, matrix.timestamps, scores, features, risk_values, strict=True
             )
         ]
-        for start in range(0, len(rows), INSERT_CHUNK):
-            session.execute(insert(Score), rows[start : start + INSERT_CHUNK])
-        add_scores(session, rows)
+        write_scores(session, rows)
     batch.scored_at = datetime.now(UTC)
     flagged = int(np.sum(scores >= threshold)) if len(matrix) else 0
     return len(matrix), flagged

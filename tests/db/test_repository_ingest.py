@@ -6,14 +6,13 @@ import json
 from datetime import UTC, datetime
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import insert, select, text
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.ingest.report import RowProblem
 from app.ingest.repository import (
     _sqlite_times,
-    bulk_insert,
     insert_quarantine,
     insert_samples,
     json_template,
@@ -21,6 +20,7 @@ from app.ingest.repository import (
     stored_times,
     take_back_samples,
 )
+from db.bulk import bulk_insert
 from db.engine import unit_of_work
 from db.models import Batch, Line, ModelVersion, QuarantinedRow, Sample, Score
 
@@ -172,3 +172,67 @@ def test_stored_times_and_take_back(session_factory: sessionmaker[Session]) -> N
         assert taken[2][1] == {"plain": 2.0} and taken[2][2] is True
     with session_factory() as session:
         assert [r[0] for r in read_samples(session, line_id)] == [1, 3]
+
+
+def test_bulk_insert_stores_what_an_orm_insert_would(
+    session_factory: sessionmaker[Session],
+) -> None:
+    """Same text in every column, bit for bit, whichever path wrote the row.
+
+    On PostgreSQL the session runs in another time zone: a naive datetime is UTC in kdmon,
+    and COPY must not read it as local time.
+    """
+    aware = datetime(2024, 3, 5, 7, 9, 11, 13, tzinfo=UTC)
+    with unit_of_work(session_factory) as session:
+        if session.get_bind().dialect.name == "postgresql":
+            session.execute(text("SET LOCAL TIME ZONE 'America/New_York'"))
+        line_id, batch_id = _line_and_batch(session)
+        insert_samples(
+            session,
+            line_id=line_id,
+            batch_id=batch_id,
+            features=["plain"],
+            row_numbers=np.array([1, 2]),
+            ts=None,
+            values=np.array([[1.0], [2.0]]),
+            repaired=np.array([False, False]),
+        )
+        first, second = session.scalars(select(Sample.id).order_by(Sample.id)).all()
+        model = ModelVersion(
+            line_id=line_id,
+            version=1,
+            detector="xtime",
+            threshold=0.5,
+            feature_columns=["plain"],
+            artifact_path="a",
+            artifact_sha256="0" * 64,
+        )
+        session.add(model)
+        session.flush()
+
+        def row(sample_id: int) -> dict[str, object]:
+            return {
+                "sample_id": sample_id,
+                "line_id": line_id,
+                "model_version_id": model.id,
+                "ts": aware,
+                "score": TRICKY[0],
+                "threshold": 0.5,
+                "flagged": True,
+                "top_features": [{"feature": "ünïcode", "contribution": TRICKY[5]}],
+                "scored_at": aware.replace(tzinfo=None),
+                "extreme_risk": None,
+            }
+
+        bulk_insert(session, Score.__table__, [row(first)])  # type: ignore[arg-type]
+        session.execute(insert(Score), [row(second)])
+    with session_factory() as session:
+        stored = session.execute(
+            text(
+                "SELECT CAST(ts AS TEXT), CAST(score AS TEXT), CAST(flagged AS TEXT), "
+                "CAST(top_features AS TEXT), CAST(scored_at AS TEXT), extreme_risk "
+                "FROM score ORDER BY sample_id"
+            )
+        ).all()
+    assert len(stored) == 2 and stored[0] == stored[1]
+    assert stored[0][5] is None
