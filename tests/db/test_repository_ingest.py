@@ -40,6 +40,34 @@ def _line_and_batch(session: Session) -> tuple[int, int]:
     return line.id, batch.id
 
 
+def _samples_and_model(
+    session: Session, line_id: int, batch_id: int, n: int
+) -> tuple[list[int], int]:
+    """``n`` one-feature samples and a model version to hang scores on: (sample ids, model id)."""
+    insert_samples(
+        session,
+        line_id=line_id,
+        batch_id=batch_id,
+        features=["plain"],
+        row_numbers=np.arange(1, n + 1),
+        ts=None,
+        values=np.arange(1.0, n + 1).reshape(-1, 1),
+        repaired=np.zeros(n, dtype=bool),
+    )
+    model = ModelVersion(
+        line_id=line_id,
+        version=1,
+        detector="stkd",
+        threshold=0.5,
+        feature_columns=["plain"],
+        artifact_path="a",
+        artifact_sha256="0" * 64,
+    )
+    session.add(model)
+    session.flush()
+    return list(session.scalars(select(Sample.id).order_by(Sample.id))), model.id
+
+
 def _ns(*iso: str) -> np.ndarray:
     return np.array([np.datetime64(t, "ns").astype(np.int64) for t in iso], dtype=np.int64)
 
@@ -101,28 +129,7 @@ def test_quarantine_and_generic_bulk_insert_fill_defaults(
                 RowProblem(9, None, "row has 3 fields, the header has 2", "x" * 70_000),
             ],
         )
-        insert_samples(
-            session,
-            line_id=line_id,
-            batch_id=batch_id,
-            features=["plain"],
-            row_numbers=np.array([1]),
-            ts=None,
-            values=np.array([[1.0]]),
-            repaired=np.array([False]),
-        )
-        sample_id = session.scalar(select(Sample.id))
-        model = ModelVersion(
-            line_id=line_id,
-            version=1,
-            detector="stkd",
-            threshold=0.5,
-            feature_columns=["plain"],
-            artifact_path="a",
-            artifact_sha256="0" * 64,
-        )
-        session.add(model)
-        session.flush()
+        (sample_id,), model_id = _samples_and_model(session, line_id, batch_id, 1)
         bulk_insert(
             session,
             Score.__table__,  # type: ignore[arg-type]
@@ -130,7 +137,7 @@ def test_quarantine_and_generic_bulk_insert_fill_defaults(
                 {
                     "sample_id": sample_id,
                     "line_id": line_id,
-                    "model_version_id": model.id,
+                    "model_version_id": model_id,
                     "ts": None,
                     "score": 0.7,
                     "threshold": 0.5,
@@ -187,34 +194,13 @@ def test_bulk_insert_stores_what_an_orm_insert_would(
         if session.get_bind().dialect.name == "postgresql":
             session.execute(text("SET LOCAL TIME ZONE 'America/New_York'"))
         line_id, batch_id = _line_and_batch(session)
-        insert_samples(
-            session,
-            line_id=line_id,
-            batch_id=batch_id,
-            features=["plain"],
-            row_numbers=np.array([1, 2]),
-            ts=None,
-            values=np.array([[1.0], [2.0]]),
-            repaired=np.array([False, False]),
-        )
-        first, second = session.scalars(select(Sample.id).order_by(Sample.id)).all()
-        model = ModelVersion(
-            line_id=line_id,
-            version=1,
-            detector="xtime",
-            threshold=0.5,
-            feature_columns=["plain"],
-            artifact_path="a",
-            artifact_sha256="0" * 64,
-        )
-        session.add(model)
-        session.flush()
+        (first, second), model_id = _samples_and_model(session, line_id, batch_id, 2)
 
         def row(sample_id: int) -> dict[str, object]:
             return {
                 "sample_id": sample_id,
                 "line_id": line_id,
-                "model_version_id": model.id,
+                "model_version_id": model_id,
                 "ts": aware,
                 "score": TRICKY[0],
                 "threshold": 0.5,
