@@ -76,8 +76,10 @@ def _copy(session: Session, table: Table, rows: Sequence[dict[str, Any]]) -> Non
     )
     dbapi = session.connection().connection.driver_connection
     with dbapi.cursor() as cursor, cursor.copy(statement) as copy:  # type: ignore[union-attr]
-        for values in _tuples(rows, names, defaults, converters):
-            copy.write_row(values)
+        for start in range(0, len(rows), INSERT_CHUNK):  # converted columns stay chunk-sized
+            part = rows[start : start + INSERT_CHUNK]
+            for values in _tuples(part, names, defaults, converters):
+                copy.write_row(values)
 
 
 def _executemany(session: Session, table: Table, rows: Sequence[dict[str, Any]]) -> None:
@@ -94,7 +96,7 @@ def _executemany(session: Session, table: Table, rows: Sequence[dict[str, Any]])
     quote = dialect.identifier_preparer.quote
     statement = (
         f"INSERT INTO {quote(table.name)} ({', '.join(quote(n) for n in names)}) "
-        f"VALUES ({', '.join('?' * len(names))})"
+        f"VALUES ({', '.join(['?'] * len(names))})"
     )
     connection = session.connection()
     for start in range(0, len(rows), INSERT_CHUNK):
