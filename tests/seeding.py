@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.services.lines import LineSpec, create_line
 from db.engine import unit_of_work
-from db.models import Batch, Sample
+from db.models import Batch, ModelVersion, Sample
 
 START = datetime(2026, 11, 1, tzinfo=UTC)
 
@@ -81,3 +81,27 @@ def seed_line(
                 ],
             )
         return line.id, batch_ids
+
+
+def add_model(
+    session: Session,
+    line_id: int,
+    version: int = 1,
+    *,
+    threshold: float = 0.5,
+    features: tuple[str, ...] = ("x",),
+    detector: str = "stkd",
+) -> int:
+    """A model version row with a placeholder artifact, for tests that only need scores' owner."""
+    model = ModelVersion(
+        line_id=line_id,
+        version=version,
+        detector=detector,
+        threshold=threshold,
+        feature_columns=list(features),
+        artifact_path="a",
+        artifact_sha256="0" * 64,
+    )
+    session.add(model)
+    session.flush()
+    return model.id

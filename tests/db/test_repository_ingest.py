@@ -22,7 +22,8 @@ from app.ingest.repository import (
 )
 from db.bulk import bulk_insert
 from db.engine import unit_of_work
-from db.models import Batch, Line, ModelVersion, QuarantinedRow, Sample, Score
+from db.models import Batch, Line, QuarantinedRow, Sample, Score
+from tests.seeding import add_model
 
 TRICKY = [0.1 + 0.2, 1e-300, 5e-324, -0.0, 1.7976931348623157e308, 123456789.123456789, 2.0]
 NAMES = ["plain", 'with "quotes"', "100%", "back\\slash", "tab\there", "ünïcode"]
@@ -54,18 +55,8 @@ def _samples_and_model(
         values=np.arange(1.0, n + 1).reshape(-1, 1),
         repaired=np.zeros(n, dtype=bool),
     )
-    model = ModelVersion(
-        line_id=line_id,
-        version=1,
-        detector="stkd",
-        threshold=0.5,
-        feature_columns=["plain"],
-        artifact_path="a",
-        artifact_sha256="0" * 64,
-    )
-    session.add(model)
-    session.flush()
-    return list(session.scalars(select(Sample.id).order_by(Sample.id))), model.id
+    model_id = add_model(session, line_id, features=("plain",))
+    return list(session.scalars(select(Sample.id).order_by(Sample.id))), model_id
 
 
 def _ns(*iso: str) -> np.ndarray:

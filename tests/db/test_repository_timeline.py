@@ -9,8 +9,9 @@ from sqlalchemy import insert
 from sqlalchemy.orm import Session, sessionmaker
 
 from db.engine import unit_of_work
-from db.models import Batch, Line, ModelVersion, Sample, Score
+from db.models import Batch, Line, Sample, Score
 from db.timeline import score_timeline
+from tests.seeding import add_model
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 
@@ -27,18 +28,7 @@ def _store(session: Session, scores: list[tuple[int, float, bool]], model_versio
     session.flush()
     models = []
     for version in range(1, model_versions + 1):
-        model = ModelVersion(
-            line_id=line.id,
-            version=version,
-            detector="stkd",
-            threshold=0.5,
-            feature_columns=["x"],
-            artifact_path="a",
-            artifact_sha256="0" * 64,
-        )
-        session.add(model)
-        session.flush()
-        models.append(model.id)
+        models.append(add_model(session, line.id, version))
     session.execute(
         insert(Sample),
         [

@@ -11,9 +11,10 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from db.engine import unit_of_work
-from db.models import Batch, Line, ModelVersion, Sample, Score, ScoreRollup
+from db.models import Batch, Line, Sample, Score, ScoreRollup
 from db.rollup import add_scores, aggregate, hour_of, rebuild_model
 from db.timeline import ROLLUP_MIN_SPAN, line_timeline, rollup_timeline, score_timeline
+from tests.seeding import add_model
 
 T0 = datetime(2024, 3, 1, tzinfo=UTC)
 SPAN = timedelta(days=5)
@@ -25,18 +26,7 @@ def _line_and_models(session: Session, n_models: int = 1) -> tuple[int, list[int
     session.flush()
     ids = []
     for version in range(1, n_models + 1):
-        model = ModelVersion(
-            line_id=line.id,
-            version=version,
-            detector="stkd",
-            threshold=0.9,
-            feature_columns=["x"],
-            artifact_path="a",
-            artifact_sha256="0" * 64,
-        )
-        session.add(model)
-        session.flush()
-        ids.append(model.id)
+        ids.append(add_model(session, line.id, version, threshold=0.9))
     return line.id, ids
 
 
