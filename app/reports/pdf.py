@@ -231,6 +231,7 @@ _FLAGGED_COLUMNS: tuple[_Column, ...] = (
     ("Comment", 53, "LEFT"),
     ("Top features", 50, "LEFT"),
 )
+_RISK_COLUMN: _Column = ("Risk", 14, "RIGHT")  # P(extreme event ahead), xTime's lines only
 
 
 def _flagged_table(pdf: _ReportPdf, data: ReportData, limit: int) -> None:
@@ -250,7 +251,8 @@ def _flagged_table(pdf: _ReportPdf, data: ReportData, limit: int) -> None:
         pdf.paragraph(f"All {total:,} flagged samples, by line and time.", 9)
     pdf.ln(2)
     one_line = len(data.lines) == 1
-    columns = _flagged_columns(one_line)
+    with_risk = any(f.extreme_risk is not None for f in shown)
+    columns = _flagged_columns(one_line, with_risk)
     pdf.set_font(pdf.family_, size=7.5)
     with pdf.table(
         col_widths=tuple(w for _, w, _ in columns),
@@ -276,19 +278,34 @@ def _flagged_table(pdf: _ReportPdf, data: ReportData, limit: int) -> None:
                 fmt.clean(f.comment, COMMENT_CHARS),
                 fmt.clean(fmt.features(f.top_features), 120),
             ]
+            if with_risk:
+                cells.insert(5, "" if f.extreme_risk is None else f"{f.extreme_risk:.0%}")
             if one_line:
                 del cells[2]
             table.row([pdf.text_(c) for c in cells])
 
 
-def _flagged_columns(one_line: bool) -> tuple[_Column, ...]:
-    """With a single line the Line column says nothing: its width goes to the comment."""
+def _flagged_columns(one_line: bool, with_risk: bool = False) -> tuple[_Column, ...]:
+    """With a single line the Line column says nothing: its width goes to the comment.
+
+    Lines whose model forecasts extreme events get a Risk column after the threshold; its
+    width comes out of the two free-text columns.
+    """
+    columns = list(_FLAGGED_COLUMNS)
+    if with_risk:
+        at = next(i for i, (name, _, _) in enumerate(columns) if name == "Threshold") + 1
+        columns.insert(at, _RISK_COLUMN)
+        half = _RISK_COLUMN[1] / 2
+        columns = [
+            (name, w - half if name in ("Comment", "Top features") else w, align)
+            for name, w, align in columns
+        ]
     if not one_line:
-        return _FLAGGED_COLUMNS
-    spare = next(w for name, w, _ in _FLAGGED_COLUMNS if name == "Line")
+        return tuple(columns)
+    spare = next(w for name, w, _ in columns if name == "Line")
     return tuple(
         (name, w + spare if name == "Comment" else w, align)
-        for name, w, align in _FLAGGED_COLUMNS
+        for name, w, align in columns
         if name != "Line"
     )
 

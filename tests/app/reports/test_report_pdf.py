@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -87,6 +88,28 @@ def test_pdf_prints_unicode_names_and_flattens_comments(tmp_path: Path) -> None:
     assert "…" in text  # long comments are cut, not spread over pages
     assert "vibration_x (0.61)" in text
     assert "All 3 flagged samples" in text
+
+
+def test_pdf_shows_a_risk_column_only_for_models_that_forecast_extremes(tmp_path: Path) -> None:
+    plain = synthetic_report(3)
+    assert "Risk" not in pdf_text(render_pdf(plain), tmp_path)
+
+    risky = dataclasses.replace(
+        plain,
+        flagged=tuple(
+            dataclasses.replace(f, extreme_risk=r)
+            for f, r in zip(plain.flagged, (0.874, None, 0.05), strict=True)
+        ),
+    )
+    text = pdf_text(render_pdf(risky), tmp_path)
+    assert "Risk" in text and "87%" in text and "5%" in text
+    assert pdf_module._flagged_columns(True, True)[-1][0] == "Top features"
+    widths = [
+        sum(w for _, w, _ in pdf_module._flagged_columns(one, risk))
+        for one in (True, False)
+        for risk in (True, False)
+    ]
+    assert len(set(widths)) == 1  # the table keeps the page width whatever the columns
 
 
 def test_pdf_of_a_line_without_scores_says_so(tmp_path: Path) -> None:
