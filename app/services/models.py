@@ -18,10 +18,9 @@ from app.services import audit
 from app.services.artifacts import remove_artifacts
 from app.services.auth import Actor, require
 from app.services.errors import NotFoundError
-from app.services.thresholds import current_threshold
+from app.services.thresholds import current_threshold, reflag_scores
 from db.engine import unit_of_work
-from db.models import ModelStatus, ModelVersion, Role, Score
-from db.rollup import rebuild_model
+from db.models import ModelStatus, ModelVersion, Role
 
 
 def list_model_versions(session: Session, line_id: int) -> list[ModelVersion]:
@@ -62,12 +61,7 @@ def activate(session: Session, model: ModelVersion, reason: str) -> ModelVersion
     session.flush()
     threshold = current_threshold(session, model.line_id)
     if threshold is not None:
-        session.execute(
-            update(Score)
-            .where(Score.model_version_id == model.id)
-            .values(threshold=threshold.value, flagged=Score.score >= threshold.value)
-        )
-        rebuild_model(session, model.id)
+        reflag_scores(session, model.id, threshold.value)
     return model
 
 

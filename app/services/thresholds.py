@@ -72,11 +72,19 @@ def set_threshold(
         created_by=actor,
     )
     session.add(row)
-    session.execute(
-        update(Score)
-        .where(Score.model_version_id == model.id)
-        .values(threshold=float(value), flagged=Score.score >= float(value))
-    )
-    rebuild_model(session, model.id)
+    reflag_scores(session, model.id, float(value))
     session.flush()
     return row
+
+
+def reflag_scores(session: Session, model_version_id: int, value: float) -> None:
+    """Put a model's stored scores under threshold ``value``, and its hourly rollup with them.
+
+    The one place flags change after scoring, so scores and rollup never disagree.
+    """
+    session.execute(
+        update(Score)
+        .where(Score.model_version_id == model_version_id)
+        .values(threshold=value, flagged=Score.score >= value)
+    )
+    rebuild_model(session, model_version_id)
