@@ -146,6 +146,10 @@ class ScoreRow:
     extreme_risk: float | None = None  # None: the detector does not forecast extreme events
     risk_horizon: int | None = None  # steps ahead that ``extreme_risk`` covers
 
+    @property
+    def risk_label(self) -> str:
+        return risk_label(self.risk_horizon)
+
 
 @dataclass(frozen=True)
 class RiskInfo:
@@ -156,8 +160,13 @@ class RiskInfo:
 
     @property
     def label(self) -> str:
-        ahead = "next steps" if self.horizon is None else f"next {self.horizon} steps"
-        return f"extreme-event risk ({ahead})"
+        return risk_label(self.horizon)
+
+
+def risk_label(horizon: int | None) -> str:
+    """How charts and metrics name a risk: its horizon when the model's params say it."""
+    ahead = "next steps" if horizon is None else f"next {horizon} steps"
+    return f"extreme-event risk ({ahead})"
 
 
 def _risk_horizon(params: dict[str, Any] | None) -> int | None:

@@ -60,9 +60,8 @@ else:
     m3.metric("Model", f"v{latest.version}", help=latest.detector)
     m4.metric("Flagged", "yes" if latest.flagged else "no")
     if latest.extreme_risk is not None:
-        ahead = f"next {latest.risk_horizon} steps" if latest.risk_horizon else "next steps"
         st.metric(
-            f"Extreme-event risk ({ahead})",
+            latest.risk_label.capitalize(),
             f"{latest.extreme_risk:.1%}",
             help="The model's probability of an extreme value on some sensor within the "
             "horizon, forecast from the samples up to this one",
