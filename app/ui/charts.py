@@ -17,7 +17,10 @@ FLAG_COLOR = "#ff7f0e"
 RISK_COLOR = "#9467bd"
 
 
-def _threshold(fig: go.Figure, threshold: float | None, label: str = "threshold") -> None:
+def _threshold(
+    fig: go.Figure, threshold: float | None, label: str = "threshold", **subplot: int
+) -> None:
+    """A dashed threshold line; ``subplot`` (row=, col=) places it in one panel of a grid."""
     if threshold is not None:
         fig.add_hline(
             y=threshold,
@@ -25,7 +28,18 @@ def _threshold(fig: go.Figure, threshold: float | None, label: str = "threshold"
             line_color=THRESHOLD_COLOR,
             annotation_text=f"{label} {threshold:.3g}",
             annotation_position="top left",
+            **subplot,
         )
+
+
+def _score_chart_layout(fig: go.Figure, height: int, **extra: str) -> None:
+    """The frame every score-over-time chart shares: tight margins, legend on top."""
+    fig.update_layout(
+        height=height,
+        margin={"l": 10, "r": 10, "t": 30, "b": 10},
+        legend_orientation="h",
+        **extra,
+    )
 
 
 def _timeline_traces(points: Sequence[TimelinePoint]) -> list[go.Scatter]:
@@ -79,12 +93,7 @@ def timeline_figure(
     if risk_label is None or not risky:
         fig = go.Figure(_timeline_traces(points))
         _threshold(fig, threshold)
-        fig.update_layout(
-            height=320,
-            margin={"l": 10, "r": 10, "t": 30, "b": 10},
-            yaxis_title="anomaly score",
-            legend_orientation="h",
-        )
+        _score_chart_layout(fig, 320, yaxis_title="anomaly score")
         return fig
     fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.65, 0.35])
     for trace in _timeline_traces(points):
@@ -101,23 +110,10 @@ def timeline_figure(
         row=2,
         col=1,
     )
-    if threshold is not None:
-        fig.add_hline(
-            y=threshold,
-            line_dash="dash",
-            line_color=THRESHOLD_COLOR,
-            annotation_text=f"threshold {threshold:.3g}",
-            annotation_position="top left",
-            row=1,
-            col=1,
-        )
+    _threshold(fig, threshold, row=1, col=1)
     fig.update_yaxes(title_text="anomaly score", row=1, col=1)
     fig.update_yaxes(title_text="risk", range=[0, 1], tickformat=".0%", row=2, col=1)
-    fig.update_layout(
-        height=460,
-        margin={"l": 10, "r": 10, "t": 30, "b": 10},
-        legend_orientation="h",
-    )
+    _score_chart_layout(fig, 460)
     return fig
 
 
@@ -150,12 +146,7 @@ def neighbourhood_figure(
             )
         )
     _threshold(fig, threshold)
-    fig.update_layout(
-        height=300,
-        margin={"l": 10, "r": 10, "t": 30, "b": 10},
-        yaxis_title="anomaly score",
-        legend_orientation="h",
-    )
+    _score_chart_layout(fig, 300, yaxis_title="anomaly score")
     return fig
 
 
