@@ -39,6 +39,14 @@ def seeded(app_factory: sessionmaker[Session]) -> Seeded:
 
 
 @pytest.fixture
+def risk_line(seeded: Seeded, app_factory: sessionmaker[Session]) -> Seeded:
+    """A second line beside ``seeded`` whose model stores extreme-event risk (xTime-like)."""
+    return seed_plant(
+        app_factory, line_name="kiln-x", with_users=False, ground_truth=False, risk=True
+    )
+
+
+@pytest.fixture
 def app_as() -> Callable[..., AppTest]:
     """An AppTest of the whole app, logged in as ``username`` and opened on ``page``."""
 

@@ -90,14 +90,11 @@ def _traces(at) -> list[dict]:  # type: ignore[no-untyped-def]
 
 def test_the_risk_panel_shows_only_for_a_line_whose_model_forecasts_risk(
     seeded: Seeded,
-    app_factory,  # type: ignore[no-untyped-def]
+    risk_line: Seeded,
     app_as,  # type: ignore[no-untyped-def]
 ) -> None:
-    from tests.app.ui.seed import RISK_HORIZON, risk_of, seed_plant
+    from tests.app.ui.seed import RISK_HORIZON, risk_of
 
-    xline = seed_plant(
-        app_factory, line_name="kiln-x", with_users=False, ground_truth=False, risk=True
-    )
     label = f"extreme-event risk (next {RISK_HORIZON} steps)"
     at = app_as("vic")
     assert not at.exception
@@ -105,7 +102,7 @@ def test_the_risk_panel_shows_only_for_a_line_whose_model_forecasts_risk(
     plain = _traces(at)
     assert [t.get("name") for t in plain] == [None, "min-max", "mean score", "flagged"]
 
-    at.selectbox(key="overview_line").set_value(xline.line_id).run()
+    at.selectbox(key="overview_line").set_value(risk_line.line_id).run()
     assert not at.exception
     traces = _traces(at)
     (risk,) = [t for t in traces if t.get("name") == label]

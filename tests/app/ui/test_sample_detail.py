@@ -39,16 +39,13 @@ def test_unknown_or_missing_sample_ids_are_explained(seeded: Seeded, app_as) -> 
 
 def test_the_samples_extreme_event_risk_shows_only_when_its_model_stored_one(
     seeded: Seeded,
-    app_factory,  # type: ignore[no-untyped-def]
+    risk_line: Seeded,
     app_as,  # type: ignore[no-untyped-def]
 ) -> None:
-    from tests.app.ui.seed import RISK_HORIZON, risk_of, seed_plant
+    from tests.app.ui.seed import RISK_HORIZON, risk_of
 
-    xline = seed_plant(
-        app_factory, line_name="kiln-x", with_users=False, ground_truth=False, risk=True
-    )
     label = f"Extreme-event risk (next {RISK_HORIZON} steps)"
-    at = app_as("vic", PAGE, sample=str(xline.flagged_ids[0]))
+    at = app_as("vic", PAGE, sample=str(risk_line.flagged_ids[0]))
     assert not at.exception
     metrics = {m.label: m.value for m in at.metric}
     assert metrics[label] == f"{risk_of(119, True):.1%}"
