@@ -71,9 +71,8 @@ def aggregate(rows: Iterable[Mapping[str, Any]]) -> dict[Key, _Hour]:
     return hours
 
 
-def _larger(old: ColumnElement[Any], new: ColumnElement[Any], dialect: str) -> Any:
+def _larger(old: ColumnElement[Any], new: ColumnElement[Any], bigger: Any) -> Any:
     """The larger of two values, NULL only when both are (SQLite's max(a, NULL) is NULL)."""
-    bigger = func.greatest if dialect == "postgresql" else func.max
     return bigger(func.coalesce(old, new), func.coalesce(new, old))
 
 
@@ -124,7 +123,7 @@ def add_scores(db: Session | Connection, rows: Iterable[Mapping[str, Any]]) -> i
                 "min_score": smaller(old.min_score, new.min_score),
                 "max_score": bigger(old.max_score, new.max_score),
                 "sum_score": old.sum_score + new.sum_score,
-                "max_risk": _larger(old.max_risk, new.max_risk, dialect),
+                "max_risk": _larger(old.max_risk, new.max_risk, bigger),
             },
         )
         db.execute(stmt)
