@@ -4,8 +4,9 @@ Method (reconstruction of Liu et al., ICIP 2022, for tables and sensor lines; RE
 a frozen teacher that never saw the contaminated pool; rounds of shard students trained on the
 current pool, each round dropping the samples the students and the teacher together find most
 anomalous; final students trained on the purified pool. Score = robust z of the reconstruction
-error + eta * robust z of the student-teacher latent discrepancy + the purified-pool distance
-terms, all standardized on the purified pool.
+error + eta * robust z of the discrepancy between each student's latent and a frozen random
+encoder's (``kd_target``) + the purified-pool distance terms, all standardized on the purified
+pool.
 """
 
 from __future__ import annotations
@@ -67,6 +68,7 @@ from detectors.stkd.windows import (
     windows_within,
 )
 
+KD_TARGETS = ("teacher", "random")
 SCORE_BATCH = 16384  # rows per fused scoring pass (scale, networks, pool distances)
 
 
@@ -103,6 +105,11 @@ class STKDDetector(BaseDetector):
     lambda_kd, eta : weight of the KD term in the training loss and in the score.
     judge_weight : weight of the teacher's own verdict (robust z of its reconstruction error) in
         every purification decision; 0 leaves purification to the students alone.
+    kd_target : what the students distil. "random" (default): a frozen, untrained encoder of the
+        same shape, so the KD discrepancy is a random-network-distillation novelty signal that
+        the students can only learn where the purified pool has data; the seed or reference
+        teacher then only judges purification. "teacher": the judging teacher's own encoder
+        (the previous default; it taught the students little that the pool did not).
     z_cut, cut : a sample is always excluded when its mean robust z is above ``z_cut`` and,
         with ``cut="fence"`` (default), above Tukey's far-out fence of the pool's z; ``rho_max``
         the largest quantile exclusion (default clip(1.5 * contamination, 0.02, 0.4));
@@ -138,6 +145,7 @@ class STKDDetector(BaseDetector):
         knn_refs: int = 256,
         gauss_weight: float = 1.0,
         judge_weight: float = 1.0,
+        kd_target: str = "random",
         steps: tuple[int, int, int] = (300, 600, 400),
         max_epochs: float = 60.0,
         batch_size: int = 256,
@@ -170,6 +178,7 @@ class STKDDetector(BaseDetector):
         self.knn_refs = knn_refs
         self.gauss_weight = gauss_weight
         self.judge_weight = judge_weight
+        self.kd_target = kd_target
         self.steps = steps
         self.max_epochs = max_epochs
         self.batch_size = batch_size
@@ -194,6 +203,8 @@ class STKDDetector(BaseDetector):
             raise ValueError(f"view must be 'rows' or 'windows', got {self.view!r}")
         if self.teacher not in TEACHER_KINDS:
             raise ValueError(f"teacher must be one of {TEACHER_KINDS}, got {self.teacher!r}")
+        if self.kd_target not in KD_TARGETS:
+            raise ValueError(f"kd_target must be one of {KD_TARGETS}, got {self.kd_target!r}")
         if self.cut not in ("fence", "z"):
             raise ValueError(f"cut must be 'fence' or 'z', got {self.cut!r}")
         if self.row_agg not in ("mean", "max"):
@@ -331,6 +342,11 @@ class STKDDetector(BaseDetector):
             )  # fmt: skip
             judge = self._teacher_judge(teacher_ae, view, n_samples, t_pool, device)
             use_kd = float(self.lambda_kd) > 0 or float(self.eta) > 0
+            if use_kd and self.kd_target == "random" and self.teacher != "random":
+                teacher, _ = build_teacher(
+                    "random", self._make_autoencoder, view.batch, np.flatnonzero(candidates),
+                    0, bs, lr, wd, seed + 104_729, device,
+                )  # fmt: skip
             kd_teacher: TeacherEncoder | None = teacher if use_kd else None
 
             # ---- purification rounds

@@ -298,3 +298,37 @@ def test_teacher_verdict_drives_exclusion(data, monkeypatch):
     calls.clear()
     STKDDetector(**{**FAST, "teacher": "random"}).fit(X)
     assert calls == []  # a random teacher has no reconstruction to judge with
+
+
+@pytest.mark.parametrize(("kd_target", "distilled"), [("random", "random"), ("teacher", "seed")])
+def test_kd_target_picks_the_encoder_students_distil(data, monkeypatch, kd_target, distilled):
+    """The seed teacher always judges; the students distil it or a frozen random encoder."""
+    import detectors.stkd.detector as stkd_mod
+
+    X, _ = data
+    built: list[tuple[str, object]] = []
+    verdicts: list[float] = []
+    real_build, real_verdict = stkd_mod.build_teacher, stkd_mod.teacher_verdict
+
+    def build(kind, *args, **kwargs):
+        encoder, ae = real_build(kind, *args, **kwargs)
+        built.append((kind, encoder))
+        return encoder, ae
+
+    def verdict(err, pool, weight):
+        verdicts.append(weight)
+        return real_verdict(err, pool, weight)
+
+    monkeypatch.setattr(stkd_mod, "build_teacher", build)
+    monkeypatch.setattr(stkd_mod, "teacher_verdict", verdict)
+    det = STKDDetector(**{**FAST, "kd_target": kd_target}).fit(X)
+    expected = ["seed", "random"] if distilled == "random" else ["seed"]
+    assert [kind for kind, _ in built] == expected
+    assert verdicts == [1.0]
+    assert det.teacher_ is dict(built)[distilled]
+
+
+def test_unknown_kd_target_is_rejected(data):
+    X, _ = data
+    with pytest.raises(ValueError, match="kd_target"):
+        STKDDetector(kd_target="seed").fit(X)
