@@ -95,8 +95,34 @@ class LOFDetector(_KdmonBaseline, LOF):
     pass
 
 
+def spanned_dimensions(X: np.ndarray, rel_tol: float = 1e-10) -> int:
+    """Principal components of standardized X with non-negligible variance (at least 1)."""
+    X = np.asarray(X, dtype=np.float64)
+    sd = X.std(axis=0)
+    Z = (X - X.mean(axis=0)) / np.where(sd > 0, sd, 1.0)
+    eig = np.linalg.eigvalsh(Z.T @ Z / len(Z))
+    return max(1, int((eig > rel_tol * max(float(eig.max()), 1e-300)).sum()))
+
+
 class PCADetector(_KdmonBaseline, PCA):
-    pass
+    """PyOD's PCA weights each component's distance by 1 / its explained variance, so a column
+    that is constant in the training rows (cardio and fault have some in a 60 % split) makes a
+    zero-variance component and every score infinite: a constant ranking, ROC-AUC 0.5, or not,
+    depending on the rounding of the eigen solver. Unless ``n_components`` is given, fit keeps
+    only the components the training rows span."""
+
+    def fit(
+        self, X: Any, y: Any = None, known_normal: Any = None, known_anomaly: Any = None
+    ) -> Any:
+        asked = self.n_components
+        try:
+            return super().fit(X, y, known_normal, known_anomaly)
+        finally:
+            self.n_components = asked  # the fit-time rank is not a user setting
+
+    def _before_fit(self, X: np.ndarray) -> None:
+        if self.n_components is None:
+            self.n_components = spanned_dimensions(X)
 
 
 class OCSVMDetector(_KdmonBaseline, OCSVM):

@@ -122,3 +122,18 @@ def test_baselines_leave_confirmed_anomalies_out_of_training(X):
     clean = create_detector("ecod").fit(X[~confirmed])
     assert det.decision_scores_.shape == (len(X),)
     np.testing.assert_allclose(det.decision_function(X), clean.decision_function(X))
+
+
+def test_pca_survives_a_column_that_is_constant_in_training():
+    """A constant training column used to give PyOD's PCA infinite scores (a constant ranking)."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(400, 6))
+    X[:, 3] = 1.0  # e.g. a sensor stuck at one value throughout the training window
+    det = create_detector("pca").fit(X)
+    assert det.n_components is None  # the fit-time rank does not overwrite the setting
+    assert det.n_components_ == 5
+    probe = np.vstack([rng.normal(size=(50, 6)), rng.normal(size=(10, 6)) + 4.0])
+    probe[:, 3] = 1.0
+    scores = det.decision_function(probe)
+    assert np.isfinite(scores).all()
+    assert scores[50:].min() > np.median(scores[:50])
