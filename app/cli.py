@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
+from datetime import date
 from pathlib import Path
 
 from app.config import Settings
@@ -40,7 +41,10 @@ def cmd_demo(args: argparse.Namespace, ctx: AppContext) -> int:
     from app.services.demo import DemoOptions, run_demo
 
     cmd_init(args, ctx)
-    summary = run_demo(ctx, DemoOptions(days=args.days, seed=args.seed, train=not args.no_train))
+    options = DemoOptions(
+        days=args.days, seed=args.seed, train=not args.no_train, end_date=args.end_date
+    )
+    summary = run_demo(ctx, options)
     for line in summary.lines:
         _print(f"  {line}")
     _print(summary.headline())
@@ -343,6 +347,12 @@ def build_parser() -> argparse.ArgumentParser:
     def add_demo_options(p: argparse.ArgumentParser) -> None:
         p.add_argument("--days", type=float, default=14.0, help="days of plant history")
         p.add_argument("--seed", type=int, default=7)
+        p.add_argument(
+            "--end-date",
+            type=date.fromisoformat,
+            help="YYYY-MM-DD: history ends at this date's 00:00 UTC (default: today); the "
+            "simulated plant differs per day, so a fixed date gives the same demo on any day",
+        )
         p.add_argument("--no-train", action="store_true", help="only load the demo data")
 
     demo = sub.add_parser("demo", help="load the demo plant, train and score every line")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -42,6 +42,9 @@ class DemoOptions:
     days: float = 14.0
     seed: int = 7
     train: bool = True
+    end_date: date | None = None
+    """The history ends at this date's midnight (UTC); None: today. The simulated plant differs
+    from day to day, so a pinned date gives the same demo on any day."""
 
 
 @dataclass
@@ -64,10 +67,11 @@ def _line_spec(demo_line) -> LineSpec:  # type: ignore[no-untyped-def]
     )
 
 
-def _history_start(days: float) -> datetime:
-    """History ends at today's midnight (UTC), so a re-run on the same day is byte-identical."""
-    today = datetime.combine(datetime.now(UTC).date(), time(0), tzinfo=UTC)
-    return today - timedelta(days=days)
+def _history_start(days: float, end_date: date | None = None) -> datetime:
+    """History ends at ``end_date``'s (default today's) midnight (UTC), so a re-run with the same
+    end date is byte-identical."""
+    end = datetime.combine(end_date or datetime.now(UTC).date(), time(0), tzinfo=UTC)
+    return end - timedelta(days=days)
 
 
 def store_ground_truth(ctx: AppContext, line_name: str, batch_id: int, truth: pd.DataFrame) -> int:
@@ -146,7 +150,7 @@ def run_demo(ctx: AppContext, options: DemoOptions) -> DemoSummary:
     with unit_of_work(ctx.factory) as session:
         for demo_line in DEMO_LINES:
             ensure_line(session, with_default_schedule(_line_spec(demo_line), ctx.settings))
-    start = _history_start(options.days)
+    start = _history_start(options.days, options.end_date)
     cache = ModelCache()
     steps = tqdm(DEMO_LINES, desc="demo plant", unit="line")
     for demo_line in steps:
