@@ -18,10 +18,10 @@ from db.models import Batch, GroundTruth, Line, ModelStatus, ModelVersion, Sampl
 
 REPO = Path(__file__).resolve().parents[2]
 # The simulated plant differs per calendar day (each day draws its own operating modes and
-# faults), so the demo is pinned to one two-week history: with "today", a run on 2026-12-06 of
-# a 4-day history ended in a rarely seen idle stretch on two lines, and their first models were
-# rightly kept as candidates by the recent-data check. This test is about the run path, not
-# about the calendar.
+# faults), so the demo is pinned to one two-week history. With "today", a 4-day history on
+# 2026-12-06 ended in a long idle stretch on conveyor-c, rare before it; its first model flagged
+# all of the most recent data and, like compressor-b's (27 %), was rightly kept as a candidate
+# by the recent-data check. This test is about the run path, not about the calendar.
 DEMO = ("demo", "--days", "14", "--end-date", "2026-11-27")
 
 
