@@ -165,6 +165,8 @@ def _load_stkd(directory: Path) -> STKDDetector:
 
     state = json.loads((directory / "stkd.json").read_text())["stkd"]
     params = state["params"]
+    # Written before ``kd_target`` existed: those students distilled the seed teacher.
+    params.setdefault("kd_target", "teacher")
     params["steps"] = tuple(params["steps"])
     if params.get("hidden") is not None:
         params["hidden"] = tuple(params["hidden"])

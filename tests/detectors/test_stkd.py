@@ -171,6 +171,25 @@ def test_save_load_round_trip_gives_identical_scores(fitted, data, tmp_path: Pat
     assert loaded.threshold_ == fitted.threshold_
 
 
+def test_a_model_saved_before_kd_target_existed_loads_as_what_it_was(data, tmp_path: Path):
+    from detectors.persistence import _sha256
+
+    X, _ = data
+    old = STKDDetector(**{**FAST, "kd_target": "teacher"}).fit(X)
+    save_detector(old, tmp_path / "m")
+    state_file = tmp_path / "m" / "stkd.json"
+    state = json.loads(state_file.read_text())
+    del state["stkd"]["params"]["kd_target"]  # as written by kdmon before 2026-12-06
+    state_file.write_text(json.dumps(state))
+    manifest_file = tmp_path / "m" / "manifest.json"
+    manifest = json.loads(manifest_file.read_text())
+    manifest["files"]["stkd.json"] = _sha256(state_file)
+    manifest_file.write_text(json.dumps(manifest))
+    loaded = load_detector(tmp_path / "m")
+    assert loaded.kd_target == "teacher"
+    np.testing.assert_array_equal(loaded.decision_function(X), old.decision_function(X))
+
+
 def test_tampered_weights_refuse_to_load(fitted, tmp_path: Path):
     save_detector(fitted, tmp_path / "m")
     with open(tmp_path / "m" / "weights.safetensors", "ab") as f:
