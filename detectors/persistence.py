@@ -167,6 +167,8 @@ def _load_stkd(directory: Path) -> STKDDetector:
     params = state["params"]
     # Written before ``kd_target`` existed: those students distilled the seed teacher.
     params.setdefault("kd_target", "teacher")
+    # Written before the operating-mode guard existed: those pools were purified without it.
+    params.setdefault("mode_guard_k", 0)
     params["steps"] = tuple(params["steps"])
     if params.get("hidden") is not None:
         params["hidden"] = tuple(params["hidden"])

@@ -41,6 +41,7 @@ from detectors.stkd.purification import (
     exclusion_ratio,
     jaccard,
     select_excluded,
+    spare_crowded,
     teacher_verdict,
 )
 from detectors.stkd.teacher import TEACHER_KINDS, build_teacher, ecod_scores, seed_pool
@@ -105,6 +106,12 @@ class STKDDetector(BaseDetector):
     lambda_kd, eta : weight of the KD term in the training loss and in the score.
     judge_weight : weight of the teacher's own verdict (robust z of its reconstruction error) in
         every purification decision; 0 leaves purification to the students alone.
+    mode_guard_k, mode_guard_refs, mode_guard_q : the operating-mode guard (rows view; k = 0
+        disables it). A sample purification flags is kept in training when its mean distance to
+        its k nearest of ``mode_guard_refs`` rows drawn from the whole input is no larger than
+        the ``mode_guard_q`` quantile of the kept pool's: it sits in a region as crowded as
+        typical normal data, i.e. an operating mode that holds more than about k / refs of the
+        rows, which self-training would otherwise empty round by round and then flag entirely.
     kd_target : what the students distil. "random" (default): a frozen, untrained encoder of the
         same shape, so the KD discrepancy is a random-network-distillation novelty signal that
         the students can only learn where the purified pool has data; the seed or reference
@@ -146,6 +153,9 @@ class STKDDetector(BaseDetector):
         gauss_weight: float = 1.0,
         judge_weight: float = 1.0,
         kd_target: str = "random",
+        mode_guard_k: int = 32,
+        mode_guard_refs: int = 512,
+        mode_guard_q: float = 0.9,
         steps: tuple[int, int, int] = (300, 600, 400),
         max_epochs: float = 60.0,
         batch_size: int = 256,
@@ -179,6 +189,9 @@ class STKDDetector(BaseDetector):
         self.gauss_weight = gauss_weight
         self.judge_weight = judge_weight
         self.kd_target = kd_target
+        self.mode_guard_k = mode_guard_k
+        self.mode_guard_refs = mode_guard_refs
+        self.mode_guard_q = mode_guard_q
         self.steps = steps
         self.max_epochs = max_epochs
         self.batch_size = batch_size
@@ -213,6 +226,10 @@ class STKDDetector(BaseDetector):
             raise ValueError("rounds must be >= 0 and shards >= 1")
         if self.view == "windows" and (int(self.window) < 2 or int(self.stride) < 1):
             raise ValueError("window must be >= 2 and stride >= 1")
+        if int(self.mode_guard_k) < 0 or int(self.mode_guard_refs) < 1:
+            raise ValueError("mode_guard_k must be >= 0 and mode_guard_refs >= 1")
+        if not 0.0 < float(self.mode_guard_q) <= 1.0:
+            raise ValueError(f"mode_guard_q must be in (0, 1], got {self.mode_guard_q}")
         if len(tuple(self.steps)) != 3:
             raise ValueError("steps must be (round_student, final_student, teacher)")
 
@@ -358,6 +375,7 @@ class STKDDetector(BaseDetector):
             if not isinstance(self.contamination, str):
                 c_prior = float(self.contamination)
             rounds = int(self.rounds)
+            crowding = self._crowding(Xs, candidates, seed) if rounds > 0 else None
             for r in range(rounds):
                 t0 = time.perf_counter()
                 pool = np.flatnonzero(~excluded)
@@ -370,10 +388,11 @@ class STKDDetector(BaseDetector):
                         device,
                     )  # fmt: skip
                     rec, kd = score_samples(student, kd_teacher, view.batch, n_samples, device)
-                    shard_z[j] = self._combine(rec, kd, np.sort(part))[0] + judge
-                if c_prior is None:
+                    shard_z[j] = self._combine(rec, kd, np.sort(part))[0]
+                if c_prior is None:  # before the judge: its z measures what the seed pool lacks
                     c_prior, method = estimate_contamination(shard_z.mean(axis=0)[candidates])
                     self.contamination_method_ = method
+                shard_z += judge
                 rho_max = default_rho_max(c_prior) if self.rho_max is None else float(self.rho_max)
                 rho = exclusion_ratio(r, rounds, rho_max)
                 new_excluded = select_excluded(
@@ -385,6 +404,11 @@ class STKDDetector(BaseDetector):
                     float(self.max_exclude),
                     str(self.cut),
                 )
+                flagged = int((new_excluded & ~forbidden).sum())
+                if crowding is not None:
+                    new_excluded = spare_crowded(
+                        new_excluded, forbidden, crowding, float(self.mode_guard_q)
+                    )
                 flag = new_excluded & ~forbidden
                 mean_z = shard_z.mean(axis=0)
                 trace.append(
@@ -395,6 +419,7 @@ class STKDDetector(BaseDetector):
                         "rho": round(rho, 6),
                         "kept": int((~new_excluded).sum()),
                         "excluded": int(flag.sum()),
+                        "spared": flagged - int(flag.sum()),
                         "excluded_indices": [int(i) for i in np.flatnonzero(flag)],
                         "score_quantiles": _quantiles(mean_z),
                         "seconds": round(time.perf_counter() - t0, 4),
@@ -489,6 +514,21 @@ class STKDDetector(BaseDetector):
             return np.zeros(n_samples)
         rec, _ = score_samples(teacher_ae, None, view.batch, n_samples, device)
         return teacher_verdict(rec, t_pool, float(self.judge_weight))
+
+    def _crowding(self, Xs: np.ndarray, candidates: np.ndarray, seed: int) -> np.ndarray | None:
+        """Each row's mean distance to its ``mode_guard_k`` nearest of ``mode_guard_refs`` rows
+        drawn from every candidate (rows view; None when the guard is off).
+
+        The references are drawn before any purification, so a region holding more than about
+        k / refs of the data (an operating mode) keeps close references even after self-training
+        has started to empty it.
+        """
+        if self.view != "rows" or int(self.mode_guard_k) == 0:
+            return None
+        pool = np.flatnonzero(candidates)
+        take = min(int(self.mode_guard_refs), len(pool))
+        refs = np.sort(np.random.default_rng(seed + 31).choice(pool, size=take, replace=False))
+        return knn_distance(Xs, torch.from_numpy(Xs[refs].copy()), int(self.mode_guard_k))
 
     def _train_student(
         self,

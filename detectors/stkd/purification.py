@@ -15,7 +15,9 @@ Rule (methods.md §1.6, SRR-style consensus plus AAR-style adaptive cut):
 - pinned (known-normal) samples are never flagged; forbidden (known-anomaly) samples are never
   candidates for training at all;
 - at most ``max_exclude`` of the eligible pool is dropped, so a heavy-tailed score cannot
-  purify away the normal tail.
+  purify away the normal tail;
+- a flagged sample in a region as crowded as the kept pool is spared (``spare_crowded``): it
+  belongs to an operating mode, and dropping part of a mode makes the next round drop the rest.
 """
 
 from __future__ import annotations
@@ -81,6 +83,27 @@ def select_excluded(
         flag[:] = False
         flag[keep_flagged] = True
     return excluded | flag
+
+
+def spare_crowded(
+    excluded: np.ndarray, forbidden: np.ndarray, crowding: np.ndarray, quantile: float
+) -> np.ndarray:
+    """``excluded`` less the flagged samples that sit where the data is as crowded as in the pool.
+
+    ``crowding`` is each sample's distance to its nearest references drawn from the whole input
+    (small = crowded). Self-training drops what is rare, and an operating mode used a few
+    percent of the time is rare: once round 0 drops part of it, the next students see less of
+    it and drop more, until the mode is gone from training and every row of it is flagged. A
+    fault is rare *and* isolated; a mode is rare but crowded, so a flagged sample whose
+    crowding is within the ``quantile`` of the kept samples' is spared. Forbidden (known
+    anomaly) samples stay excluded.
+    """
+    kept = ~excluded
+    if not kept.any():
+        return excluded.copy()
+    bound = float(np.quantile(crowding[kept], quantile))
+    spared = excluded & ~forbidden & (crowding <= bound)
+    return excluded & ~spared
 
 
 def estimate_contamination(

@@ -171,15 +171,17 @@ def test_save_load_round_trip_gives_identical_scores(fitted, data, tmp_path: Pat
     assert loaded.threshold_ == fitted.threshold_
 
 
-def test_a_model_saved_before_kd_target_existed_loads_as_what_it_was(data, tmp_path: Path):
+def test_a_model_saved_before_kd_target_and_mode_guard_loads_as_what_it_was(data, tmp_path: Path):
     from detectors.persistence import _sha256
 
     X, _ = data
-    old = STKDDetector(**{**FAST, "kd_target": "teacher"}).fit(X)
+    old = STKDDetector(**{**FAST, "kd_target": "teacher", "mode_guard_k": 0}).fit(X)
     save_detector(old, tmp_path / "m")
     state_file = tmp_path / "m" / "stkd.json"
     state = json.loads(state_file.read_text())
     del state["stkd"]["params"]["kd_target"]  # as written by kdmon before 2026-12-06
+    del state["stkd"]["params"]["mode_guard_k"]  # before 2026-12-07
+    del state["stkd"]["params"]["mode_guard_q"]
     state_file.write_text(json.dumps(state))
     manifest_file = tmp_path / "m" / "manifest.json"
     manifest = json.loads(manifest_file.read_text())
@@ -187,6 +189,7 @@ def test_a_model_saved_before_kd_target_existed_loads_as_what_it_was(data, tmp_p
     manifest_file.write_text(json.dumps(manifest))
     loaded = load_detector(tmp_path / "m")
     assert loaded.kd_target == "teacher"
+    assert loaded.mode_guard_k == 0
     np.testing.assert_array_equal(loaded.decision_function(X), old.decision_function(X))
 
 
@@ -305,12 +308,15 @@ def test_teacher_verdict_drives_exclusion(data, monkeypatch):
         return out
 
     monkeypatch.setattr(stkd_mod, "teacher_verdict", verdict)
-    judged = STKDDetector(**FAST).fit(X)
+    # The mode guard is off: it would rightly spare these rows, which sit in the crowded bulk.
+    judged = STKDDetector(**{**FAST, "mode_guard_k": 0}).fit(X)
     assert calls == [1.0]
     assert not judged.training_mask_[condemned].any()
+    guarded = STKDDetector(**FAST).fit(X)
+    assert guarded.training_mask_[condemned].mean() > 0.5
 
     calls.clear()
-    alone = STKDDetector(**{**FAST, "judge_weight": 0.0}).fit(X)
+    alone = STKDDetector(**{**FAST, "judge_weight": 0.0, "mode_guard_k": 0}).fit(X)
     assert calls == []  # no verdict asked for
     assert alone.training_mask_[condemned].mean() > 0.5
 
@@ -351,3 +357,70 @@ def test_unknown_kd_target_is_rejected(data):
     X, _ = data
     with pytest.raises(ValueError, match="kd_target"):
         STKDDetector(kd_target="seed").fit(X)
+
+
+def plant_with_a_minor_mode(n: int = 1500, d: int = 8, mode_share: float = 0.12, seed: int = 0):
+    """Main operating state, a tight minor mode (e.g. low speed) and scattered faults.
+
+    Returns X and the kind of each row (0 main, 1 minor mode, 2 fault), for asserts only.
+    """
+    rng = np.random.default_rng(seed)
+    mix = rng.normal(size=(3, d))
+    X = rng.normal(size=(n, 3)) @ mix + 0.3 * rng.normal(size=(n, d))
+    kind = np.zeros(n, dtype=int)
+    order = rng.permutation(n)
+    n_mode, n_fault = int(mode_share * n), int(0.05 * n)
+    mode, fault = order[:n_mode], order[n_mode : n_mode + n_fault]
+    X[mode] = 0.5 * rng.normal(size=(n_mode, 3)) @ mix + 0.3 * rng.normal(size=(n_mode, d)) + 4.0
+    X[fault] = rng.uniform(-8, 8, size=(n_fault, d))
+    kind[mode], kind[fault] = 1, 2
+    return X, kind
+
+
+def test_the_mode_guard_keeps_a_minor_operating_mode_in_training():
+    X, kind = plant_with_a_minor_mode()
+    unguarded = STKDDetector(**{**FAST, "mode_guard_k": 0}).fit(X)
+    guarded = STKDDetector(**FAST).fit(X)
+    # Without the guard self-training empties the mode round by round and then flags it.
+    assert (~unguarded.training_mask_[kind == 1]).mean() > 0.9
+    assert unguarded.labels_[kind == 1].mean() > 0.3
+    # With it the mode stays in training and mostly unflagged; the faults still go.
+    assert (~guarded.training_mask_[kind == 1]).mean() < 0.2
+    assert guarded.labels_[kind == 1].mean() < 0.2
+    assert (~guarded.training_mask_[kind == 2]).mean() > 0.9
+    assert sum(r.get("spared", 0) for r in guarded.purification_trace_) > 0
+
+
+def test_spare_crowded_spares_only_flagged_rows_in_crowded_regions():
+    from detectors.stkd.purification import spare_crowded
+
+    crowding = np.array([1.0, 1.0, 1.0, 1.0, 1.1, 9.0, 1.0, 1.0])
+    excluded = np.array([False, False, False, False, True, True, True, False])
+    forbidden = np.array([False, False, False, False, False, False, True, False])
+    out = spare_crowded(excluded, forbidden, crowding, 0.9)
+    # Kept rows all have crowding 1.0: row 4 (1.1) and row 5 (9.0) are sparser, so stay out.
+    assert out.tolist() == [False, False, False, False, True, True, True, False]
+    crowding[4] = 0.9  # now as crowded as the kept rows: spared; row 6 is forbidden
+    out = spare_crowded(excluded, forbidden, crowding, 0.9)
+    assert out.tolist() == [False, False, False, False, False, True, True, False]
+
+
+def test_the_first_contamination_estimate_ignores_the_judge(data, monkeypatch):
+    """The judge's z measures distance from the seed pool, not how many rows are faults."""
+    import detectors.stkd.detector as mod
+
+    seen: list[np.ndarray] = []
+    real = mod.estimate_contamination
+
+    def spy(scores, *args, **kwargs):
+        seen.append(np.asarray(scores).copy())
+        return real(scores, *args, **kwargs)
+
+    def loud_judge(err, pool, weight):
+        return np.full(len(err), 1e6)
+
+    monkeypatch.setattr(mod, "estimate_contamination", spy)
+    monkeypatch.setattr(mod, "teacher_verdict", loud_judge)
+    X, _ = data
+    STKDDetector(**{**FAST, "contamination": "auto"}).fit(X)
+    assert seen and np.abs(seen[0]).max() < 1e5
