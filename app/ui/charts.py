@@ -15,6 +15,7 @@ from db.timeline import TimelinePoint
 THRESHOLD_COLOR = "#d62728"
 FLAG_COLOR = "#ff7f0e"
 RISK_COLOR = "#9467bd"
+SPARED_COLOR = "#7f7f7f"
 
 
 def _threshold(
@@ -205,7 +206,8 @@ def histogram_figure(
 
 def trace_figure(trace: Sequence[Mapping[str, Any]]) -> go.Figure | None:
     """Purification rounds of an STKD model: samples excluded as suspected anomalies per round
-    (bars; the pool kept is in the label) and the score quantiles of that round (lines).
+    (bars; the pool kept is in the label; flagged samples the mode guard kept stacked on top)
+    and the score quantiles of that round (lines).
     None for traces without per-round counts (other detectors).
     """
     rounds = [r for r in trace if "kept" in r]
@@ -231,6 +233,18 @@ def trace_figure(trace: Sequence[Mapping[str, Any]]) -> go.Figure | None:
             hovertemplate="%{y} excluded, %{customdata} kept<extra></extra>",
         )
     )
+    spared = [int(r.get("spared", 0) or 0) for r in rounds]
+    if any(spared):  # STKD's mode guard: flagged, but kept as part of an operating mode
+        fig.add_trace(
+            go.Bar(
+                x=labels,
+                y=spared,
+                name="spared (operating mode)",
+                marker_color=SPARED_COLOR,
+                hovertemplate="%{y} flagged but kept: crowded like normal data<extra></extra>",
+            )
+        )
+        fig.update_layout(barmode="stack")
     for key, dash in (("q50", "dot"), ("q95", "dash"), ("q99", "solid")):
         values = [(r.get("score_quantiles") or {}).get(key) for r in rounds]
         if any(v is not None for v in values):
