@@ -36,12 +36,12 @@ from detectors.stkd.anomaly_map import (
     whitening_factor,
 )
 from detectors.stkd.purification import (
+    ModeGuard,
     default_rho_max,
     estimate_contamination,
     exclusion_ratio,
     jaccard,
     select_excluded,
-    spare_crowded,
     teacher_verdict,
 )
 from detectors.stkd.teacher import TEACHER_KINDS, build_teacher, ecod_scores, seed_pool
@@ -375,7 +375,7 @@ class STKDDetector(BaseDetector):
             if not isinstance(self.contamination, str):
                 c_prior = float(self.contamination)
             rounds = int(self.rounds)
-            crowding = self._crowding(Xs, candidates, seed) if rounds > 0 else None
+            guard = self._mode_guard(Xs, candidates, seed) if rounds > 0 else None
             for r in range(rounds):
                 t0 = time.perf_counter()
                 pool = np.flatnonzero(~excluded)
@@ -405,10 +405,8 @@ class STKDDetector(BaseDetector):
                     str(self.cut),
                 )
                 flagged = int((new_excluded & ~forbidden).sum())
-                if crowding is not None:
-                    new_excluded = spare_crowded(
-                        new_excluded, forbidden, crowding, float(self.mode_guard_q)
-                    )
+                if guard is not None:
+                    new_excluded = guard.spare(new_excluded, forbidden)
                 flag = new_excluded & ~forbidden
                 mean_z = shard_z.mean(axis=0)
                 trace.append(
@@ -515,20 +513,27 @@ class STKDDetector(BaseDetector):
         rec, _ = score_samples(teacher_ae, None, view.batch, n_samples, device)
         return teacher_verdict(rec, t_pool, float(self.judge_weight))
 
-    def _crowding(self, Xs: np.ndarray, candidates: np.ndarray, seed: int) -> np.ndarray | None:
-        """Each row's mean distance to its ``mode_guard_k`` nearest of ``mode_guard_refs`` rows
-        drawn from every candidate (rows view; None when the guard is off).
+    def _mode_guard(self, Xs: np.ndarray, candidates: np.ndarray, seed: int) -> ModeGuard | None:
+        """The operating-mode guard (rows view; None when it is off).
 
-        The references are drawn before any purification, so a region holding more than about
-        k / refs of the data (an operating mode) keeps close references even after self-training
-        has started to empty it.
+        Crowding = mean distance to the ``mode_guard_k`` nearest of ``mode_guard_refs`` rows
+        drawn from every candidate *before* any purification, so a region holding more than
+        about k / refs of the data keeps close references even after self-training has started
+        to empty it.
         """
         if self.view != "rows" or int(self.mode_guard_k) == 0:
             return None
         pool = np.flatnonzero(candidates)
         take = min(int(self.mode_guard_refs), len(pool))
-        refs = np.sort(np.random.default_rng(seed + 31).choice(pool, size=take, replace=False))
-        return knn_distance(Xs, torch.from_numpy(Xs[refs].copy()), int(self.mode_guard_k))
+        refs_idx = np.sort(np.random.default_rng(seed + 31).choice(pool, size=take, replace=False))
+        refs = torch.from_numpy(Xs[refs_idx].copy())
+        k = int(self.mode_guard_k)
+        return ModeGuard(
+            lambda idx: knn_distance(Xs[idx], refs, k),
+            len(Xs),
+            float(self.mode_guard_q),
+            seed=seed + 37,
+        )
 
     def _train_student(
         self,

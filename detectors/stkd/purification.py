@@ -16,11 +16,13 @@ Rule (methods.md §1.6, SRR-style consensus plus AAR-style adaptive cut):
   candidates for training at all;
 - at most ``max_exclude`` of the eligible pool is dropped, so a heavy-tailed score cannot
   purify away the normal tail;
-- a flagged sample in a region as crowded as the kept pool is spared (``spare_crowded``): it
+- a flagged sample in a region as crowded as the kept pool is spared (``ModeGuard``): it
   belongs to an operating mode, and dropping part of a mode makes the next round drop the rest.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import numpy as np
 
@@ -85,25 +87,53 @@ def select_excluded(
     return excluded | flag
 
 
-def spare_crowded(
-    excluded: np.ndarray, forbidden: np.ndarray, crowding: np.ndarray, quantile: float
-) -> np.ndarray:
-    """``excluded`` less the flagged samples that sit where the data is as crowded as in the pool.
+class ModeGuard:
+    """Spares flagged samples that sit where the data are as crowded as in the kept pool.
 
-    ``crowding`` is each sample's distance to its nearest references drawn from the whole input
-    (small = crowded). Self-training drops what is rare, and an operating mode used a few
-    percent of the time is rare: once round 0 drops part of it, the next students see less of
-    it and drop more, until the mode is gone from training and every row of it is flagged. A
-    fault is rare *and* isolated; a mode is rare but crowded, so a flagged sample whose
-    crowding is within the ``quantile`` of the kept samples' is spared. Forbidden (known
-    anomaly) samples stay excluded.
+    Self-training drops what is rare, and an operating mode used a few percent of the time is
+    rare: once round 0 drops part of it, the next students see less of it and drop more, until
+    the mode is gone from training and every row of it is flagged. A fault is rare *and*
+    isolated; a mode is rare but crowded. ``crowding_of(idx)`` gives those samples' crowding
+    (small = crowded: distance to near references drawn from the whole input); a flagged sample
+    whose crowding is within the ``quantile`` of the kept samples' is spared.
+
+    Crowding is computed only for the samples a decision needs (the flagged ones and at most
+    ``sample`` kept ones for the quantile) and cached across rounds, so the guard costs a small
+    share of a fit at a million rows.
     """
-    kept = ~excluded
-    if not kept.any():
-        return excluded.copy()
-    bound = float(np.quantile(crowding[kept], quantile))
-    spared = excluded & ~forbidden & (crowding <= bound)
-    return excluded & ~spared
+
+    def __init__(
+        self,
+        crowding_of: Callable[[np.ndarray], np.ndarray],
+        n: int,
+        quantile: float,
+        sample: int = 50_000,
+        seed: int = 0,
+    ) -> None:
+        self._crowding_of = crowding_of
+        self._cache = np.full(n, np.nan)
+        self._quantile = float(quantile)
+        self._sample = int(sample)
+        self._rng = np.random.default_rng(seed)
+
+    def crowding(self, idx: np.ndarray) -> np.ndarray:
+        missing = idx[np.isnan(self._cache[idx])]
+        if len(missing):
+            self._cache[missing] = self._crowding_of(missing)
+        return self._cache[idx]
+
+    def spare(self, excluded: np.ndarray, forbidden: np.ndarray) -> np.ndarray:
+        """``excluded`` less the spared samples; forbidden (known anomaly) ones stay excluded."""
+        kept = np.flatnonzero(~excluded)
+        flagged = np.flatnonzero(excluded & ~forbidden)
+        if len(kept) == 0 or len(flagged) == 0:
+            return excluded.copy()
+        if len(kept) > self._sample:
+            kept = np.sort(self._rng.choice(kept, size=self._sample, replace=False))
+        bound = float(np.quantile(self.crowding(kept), self._quantile))
+        out = excluded.copy()
+        out[flagged[self.crowding(flagged) <= bound]] = False
+        return out
 
 
 def estimate_contamination(

@@ -391,18 +391,48 @@ def test_the_mode_guard_keeps_a_minor_operating_mode_in_training():
     assert sum(r.get("spared", 0) for r in guarded.purification_trace_) > 0
 
 
-def test_spare_crowded_spares_only_flagged_rows_in_crowded_regions():
-    from detectors.stkd.purification import spare_crowded
+def test_mode_guard_spares_only_flagged_rows_in_crowded_regions():
+    from detectors.stkd.purification import ModeGuard
 
     crowding = np.array([1.0, 1.0, 1.0, 1.0, 1.1, 9.0, 1.0, 1.0])
+    asked: list[int] = []
+
+    def crowding_of(idx):
+        asked.extend(int(i) for i in idx)
+        return crowding[idx]
+
     excluded = np.array([False, False, False, False, True, True, True, False])
     forbidden = np.array([False, False, False, False, False, False, True, False])
-    out = spare_crowded(excluded, forbidden, crowding, 0.9)
+    guard = ModeGuard(crowding_of, len(crowding), 0.9)
     # Kept rows all have crowding 1.0: row 4 (1.1) and row 5 (9.0) are sparser, so stay out.
-    assert out.tolist() == [False, False, False, False, True, True, True, False]
+    assert guard.spare(excluded, forbidden).tolist() == excluded.tolist()
+    assert sorted(asked) == [0, 1, 2, 3, 4, 5, 7]  # never the forbidden row
+    asked.clear()
+    assert guard.spare(excluded, forbidden).tolist() == excluded.tolist()
+    assert asked == []  # cached across rounds
+
     crowding[4] = 0.9  # now as crowded as the kept rows: spared; row 6 is forbidden
-    out = spare_crowded(excluded, forbidden, crowding, 0.9)
+    guard = ModeGuard(lambda idx: crowding[idx], len(crowding), 0.9)
+    out = guard.spare(excluded, forbidden)
     assert out.tolist() == [False, False, False, False, False, True, True, False]
+
+
+def test_mode_guard_takes_the_bound_from_a_sample_of_a_large_kept_pool():
+    from detectors.stkd.purification import ModeGuard
+
+    n = 10_000
+    crowding = np.linspace(0.0, 1.0, n)
+    excluded = np.zeros(n, dtype=bool)
+    excluded[[100, 9_990]] = True
+    asked: list[int] = []
+
+    def crowding_of(idx):
+        asked.extend(int(i) for i in idx)
+        return crowding[idx]
+
+    out = ModeGuard(crowding_of, n, 0.9, sample=500, seed=0).spare(excluded, np.zeros(n, bool))
+    assert len(asked) <= 502
+    assert not out[100] and out[9_990]  # crowded one spared; the sparse one stays out
 
 
 def test_the_first_contamination_estimate_ignores_the_judge(data, monkeypatch):
