@@ -3,7 +3,8 @@
 Method (reconstruction of Liu et al., ICIP 2022, for tables and sensor lines; README.md here):
 a frozen teacher that never saw the contaminated pool; rounds of shard students trained on the
 current pool, each round dropping the samples the students and the teacher together find most
-anomalous; final students trained on the purified pool. Score = robust z of the reconstruction
+anomalous, except those as crowded as the kept pool (an operating mode, not a fault); final
+students trained on the purified pool. Score = robust z of the reconstruction
 error + eta * robust z of the discrepancy between each student's latent and a frozen random
 encoder's (``kd_target``) + the purified-pool distance terms, all standardized on the purified
 pool.
