@@ -58,6 +58,17 @@ class TrainOutcome:
 
 
 @dataclass(frozen=True)
+class _CheckResult:
+    passed: bool
+    reason: str
+    metrics: dict[str, Any]
+    advisory: bool = False
+    """Failed only the recent-flag-share check: the model works but finds recent data unusual
+    (often an operating regime the window saw little of), so it may serve a line that has no
+    other model; a broken model (too few rows, non-finite scores) never does."""
+
+
+@dataclass(frozen=True)
 class _TrainingData:
     line_id: int
     line_name: str
@@ -179,13 +190,14 @@ def _contamination_of(detector: Any) -> float | None:
 
 def _checks(
     detector: Any, data: _TrainingData, n_train: int, contamination: float | None
-) -> tuple[bool, str, dict[str, Any]]:
+) -> _CheckResult:
     metrics: dict[str, Any] = {}
     if n_train < MIN_TRAIN_ROWS:
-        return False, f"trained on {n_train} rows; at least {MIN_TRAIN_ROWS} are needed", metrics
+        reason = f"trained on {n_train} rows; at least {MIN_TRAIN_ROWS} are needed"
+        return _CheckResult(False, reason, metrics)
     train_scores = np.asarray(detector.decision_scores_, dtype=float)
     if not np.all(np.isfinite(train_scores)) or not math.isfinite(float(detector.threshold_)):
-        return False, "the model produced non-finite scores", metrics
+        return _CheckResult(False, "the model produced non-finite scores", metrics)
     n_recent = max(MIN_TRAIN_ROWS, len(data.matrix) // 10)
     # Time-ordered detectors get the rows before the recent ones as context, as in scoring.
     n_context = context_length(detector)
@@ -193,20 +205,19 @@ def _checks(
     recent_scores = np.asarray(detector.decision_function(recent), dtype=float)
     recent_scores = recent_scores[len(recent) - min(n_recent, len(recent)) :]
     if not np.all(np.isfinite(recent_scores)):
-        return False, "the model produced non-finite scores on recent data", metrics
+        return _CheckResult(False, "the model produced non-finite scores on recent data", metrics)
     share = float(np.mean(recent_scores >= float(detector.threshold_)))
     metrics["recent_flag_share"] = share
     expected = contamination if contamination is not None else DEFAULT_BASELINE_CONTAMINATION
     limit = min(0.5, FLAG_SHARE_FACTOR * expected + FLAG_SHARE_SLACK)
     metrics["recent_flag_share_limit"] = limit
     if share > limit:
-        return (
-            False,
+        reason = (
             f"it flags {share:.1%} of the most recent data, more than the sane limit "
-            f"{limit:.1%} for a contamination estimate of {expected:.1%}",
-            metrics,
+            f"{limit:.1%} for a contamination estimate of {expected:.1%}"
         )
-    return True, "passed checks", metrics
+        return _CheckResult(False, reason, metrics, advisory=True)
+    return _CheckResult(True, "passed checks", metrics)
 
 
 def _evaluation(detector: Any, data: _TrainingData) -> dict[str, Any]:
@@ -263,8 +274,8 @@ def train_line(
     trained_on = _fit(model, data)
     n_train = int(trained_on.sum())
     contamination = _contamination_of(model)
-    passed, reason, check_metrics = _checks(model, data, n_train, contamination)
-    metrics = {**check_metrics, **_evaluation(model, data)}
+    checks = _checks(model, data, n_train, contamination)
+    metrics = {**checks.metrics, **_evaluation(model, data)}
     seconds = time.perf_counter() - started
     metrics["fit_seconds"] = seconds
 
@@ -298,7 +309,7 @@ def train_line(
             detector=data.detector,
             params=stored_params,
             status=ModelStatus.CANDIDATE,
-            status_reason=reason if not passed else "trained",
+            status_reason=checks.reason if not checks.passed else "trained",
             train_start=min(timestamps) if timestamps else None,
             train_end=max(timestamps) if timestamps else None,
             n_train=n_train,
@@ -314,10 +325,17 @@ def train_line(
         )
         session.add(row)
         session.flush()
-        if passed and activate_if_ok:
-            activate(session, row, f"activated after training: {reason}")
-        elif not passed:
-            row.status_reason = f"kept as candidate: {reason}"
+        if checks.passed and activate_if_ok:
+            activate(session, row, f"activated after training: {checks.reason}")
+        elif checks.advisory and activate_if_ok and not _has_active_model(session, data.line_id):
+            activate(
+                session,
+                row,
+                f"activated as the line's first model although {checks.reason}: with no other "
+                "model the line would not be monitored at all; review its flags",
+            )
+        elif not checks.passed:
+            row.status_reason = f"kept as candidate: {checks.reason}"
         log.info("line %s: trained v%d (%s)", data.line_name, version, row.status_reason)
         return TrainOutcome(
             line=data.line_name,
@@ -333,6 +351,13 @@ def train_line(
             threshold=row.threshold,
             seconds=seconds,
         )
+
+
+def _has_active_model(session: Session, line_id: int) -> bool:
+    active = select(ModelVersion.id).where(
+        ModelVersion.line_id == line_id, ModelVersion.status == ModelStatus.ACTIVE
+    )
+    return session.scalar(active.limit(1)) is not None
 
 
 def _is_json_value(value: Any) -> bool:

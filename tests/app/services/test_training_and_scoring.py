@@ -97,6 +97,35 @@ def test_a_model_that_flags_too_much_recent_data_stays_a_candidate(
         assert active is not None and active.version == 1
 
 
+def test_a_first_model_that_flags_too_much_recent_data_serves_and_says_why(
+    settings: Settings, session_factory: sessionmaker[Session]
+) -> None:
+    """With no other model the line would go unmonitored, so the first model serves anyway."""
+    X, _ = correlated_rows(1000, 4, 0.02, seed=3)
+    X[900:] += 8.0  # the newest rows sit in a regime the window barely saw
+    seed_line(session_factory, "kiln", X)
+    first = train_line(session_factory, settings, "kiln")
+    assert first.status == ModelStatus.ACTIVE
+    assert first.status_reason.startswith("activated as the line's first model although it flags")
+    scored = score_line(session_factory, settings, "kiln")
+    assert scored.samples_scored == 1000
+
+    # The next model with the same concern does not replace the serving one.
+    second = train_line(session_factory, settings, "kiln")
+    assert second.status == ModelStatus.CANDIDATE
+    assert second.status_reason.startswith("kept as candidate: it flags")
+
+
+def test_a_first_model_trained_on_too_few_rows_never_serves(
+    settings: Settings, session_factory: sessionmaker[Session]
+) -> None:
+    X, _ = correlated_rows(60, 4, 0.0, seed=3)
+    seed_line(session_factory, "kiln", X)
+    first = train_line(session_factory, settings, "kiln", detector="iforest", params={})
+    assert first.status == ModelStatus.CANDIDATE
+    assert "at least 100 are needed" in first.status_reason
+
+
 def _append_rows(factory: sessionmaker[Session], line_id: int, X: np.ndarray, offset: int) -> None:
     from datetime import timedelta
 
