@@ -176,6 +176,10 @@ def cmd_lines(args: argparse.Namespace, ctx: AppContext) -> int:
     with unit_of_work(ctx.factory) as session:
         if args.lines_command == "set-view":
             line_service.change_line_view(session, cli_actor(), args.line, LineView(args.view))
+        elif args.lines_command == "set-contamination":
+            line_service.change_line_contamination(
+                session, cli_actor(), args.line, args.contamination
+            )
         elif args.lines_command == "set-detector":
             line_service.change_line_detector(
                 session, cli_actor(), args.line, args.detector, _parse_params(args.param)
@@ -183,7 +187,9 @@ def cmd_lines(args: argparse.Namespace, ctx: AppContext) -> int:
         for line in line_service.list_lines(session):
             _print(
                 f"{line.name}: {len(line.feature_columns)} features, view={line.view.value}, "
-                f"detector={line.detector}, retrain '{line.retrain_cron}' {line.timezone}"
+                f"detector={line.detector}, contamination="
+                f"{'auto' if line.contamination is None else f'{line.contamination:g}'}, "
+                f"retrain '{line.retrain_cron}' {line.timezone}"
                 + (" (paused)" if line.schedule_paused else "")
             )
     return 0
@@ -390,6 +396,11 @@ def build_parser() -> argparse.ArgumentParser:
     view = lines_sub.add_parser("set-view", help="score a line as rows or as time windows")
     view.add_argument("line")
     view.add_argument("view", choices=["rows", "windows"])
+    cont = lines_sub.add_parser(
+        "set-contamination", help="state a line's expected fault share, or 'auto' to estimate it"
+    )
+    cont.add_argument("line")
+    cont.add_argument("contamination", help="a share in (0, 0.5), e.g. 0.05, or 'auto'")
     det = lines_sub.add_parser("set-detector", help="choose a line's trainer")
     det.add_argument("line")
     det.add_argument("detector")

@@ -181,3 +181,40 @@ def change_line_view(session: Session, actor: Actor, line: str | int, view: Line
         )
     session.flush()
     return target
+
+
+def change_line_contamination(
+    session: Session, actor: Actor, line: str | int, contamination: float | str | None
+) -> Line:
+    """State a line's expected fault share, or "auto" / None to let the trainer estimate it
+    (admin); audited. Applies from the next retrain.
+
+    STKD's estimate is poor on heavily contaminated data (detectors/stkd/README.md), so an
+    engineer who knows the fault share should be able to say it.
+    """
+    require(actor, Role.ADMIN)
+    wanted: float | None
+    if contamination is None or (isinstance(contamination, str) and contamination == "auto"):
+        wanted = None
+    else:
+        try:
+            wanted = float(contamination)
+        except ValueError as exc:
+            raise ValidationError(
+                f"Contamination must be a share in (0, 0.5) or 'auto', got {contamination!r}."
+            ) from exc
+        if not 0 < wanted < 0.5:
+            raise ValidationError(f"Contamination must be in (0, 0.5), got {wanted}.")
+    target = get_line(session, line)
+    before = target.contamination
+    target.contamination = wanted
+    if before != wanted:
+        audit.record(
+            session,
+            actor.username,
+            "line.contamination",
+            f"line:{target.name}",
+            {"before": before, "after": wanted},
+        )
+    session.flush()
+    return target

@@ -167,3 +167,12 @@ def test_new_lines_get_the_configured_default_schedule(tmp_path: Path) -> None:
                 os.environ[key] = value
     assert created.returncode == 0, created.stderr
     assert "retrain '15 3 * * 1-5' Europe/Berlin" in listed.stdout
+    assert "contamination=auto" in listed.stdout
+
+    stated = _kdmon(data_dir, "lines", "set-contamination", "press-9", "0.05")
+    assert stated.returncode == 0, stated.stderr
+    assert "contamination=0.05," in stated.stdout
+    refused = _kdmon(data_dir, "lines", "set-contamination", "press-9", "0.7")
+    assert refused.returncode == 1
+    assert "Contamination must be in (0, 0.5), got 0.7" in refused.stderr
+    assert "Traceback" not in refused.stderr
