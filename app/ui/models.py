@@ -73,7 +73,7 @@ st.caption(
 if is_admin:
     detectors = available_detectors()
     with st.form(f"models_settings_{line_id}", enter_to_submit=False):
-        c1, c2 = st.columns(2)
+        c1, c2, c3 = st.columns(3)
         detector = c1.selectbox(
             "Trainer",
             detectors,
@@ -87,6 +87,12 @@ if is_admin:
             format_func=VIEW_LABELS.get,
             key=f"models_view_{line_id}",
         )
+        contamination_text = c3.text_input(
+            "Contamination",
+            value="auto" if config.contamination is None else f"{config.contamination:g}",
+            help="Expected fault share in the training window, e.g. 0.05; 'auto' estimates it",
+            key=f"models_contamination_{line_id}",
+        )
         params_text = st.text_input(
             "Detector parameters (JSON; empty for the defaults)",
             value=json.dumps(config.detector_params) if config.detector_params else "",
@@ -99,16 +105,19 @@ if is_admin:
             with ui.write() as session:
                 line_service.change_line_detector(session, actor, line_id, detector, params)
                 line_service.change_line_view(session, actor, line_id, view)
+                line_service.change_line_contamination(
+                    session, actor, line_id, contamination_text.strip() or "auto"
+                )
         except Exception as exc:
             ui.show_error(exc)
         else:
             st.session_state[TOAST_KEY] = (
-                f"{names[line_id]} now trains with {detector} on {view}; "
-                "applies from the next retrain."
+                f"{names[line_id]} now trains with {detector} on {view}, contamination "
+                f"{contamination_text.strip() or 'auto'}; applies from the next retrain."
             )
             st.rerun()
 else:
-    st.info("Only admins change a line's trainer or view.", icon=":material/lock:")
+    st.info("Only admins change a line's trainer, view or contamination.", icon=":material/lock:")
 
 # --- trained versions ------------------------------------------------------------------------
 

@@ -64,11 +64,15 @@ def test_admin_changes_trainer_and_view_and_sees_them_stored(
     at.selectbox(key=f"models_detector_{line}").set_value("iforest")
     at.radio(key=f"models_view_{line}").set_value("windows")
     at.text_input(key=f"models_params_{line}").input('{"n_estimators": 50}')
+    at.text_input(key=f"models_contamination_{line}").input("0.03")
     at.button(key=f"FormSubmitter:models_settings_{line}-Save training settings").click().run()
     assert not at.exception
-    assert any("now trains with iforest on windows" in s.value for s in at.success)
+    assert any(
+        "now trains with iforest on windows, contamination 0.03" in s.value for s in at.success
+    )
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Trainer"] == "iforest" and metrics["View"] == "windows"
+    assert metrics["Contamination"] == "0.03"
     with app_factory() as session:
         stored = session.get(Line, line)
         assert stored is not None
@@ -83,6 +87,7 @@ def test_admin_changes_trainer_and_view_and_sees_them_stored(
         }
     assert events["line.detector"].details["before"]["detector"] == "stkd"
     assert events["line.view"].details == {"before": "rows", "after": "windows"}
+    assert events["line.contamination"].details["after"] == 0.03
 
 
 def test_bad_detector_parameters_are_refused_and_nothing_changes(
@@ -98,6 +103,23 @@ def test_bad_detector_parameters_are_refused_and_nothing_changes(
     assert any("JSON object" in e.value for e in at.error)
     with app_factory() as session:
         assert session.get(Line, line).view == LineView.ROWS  # type: ignore[union-attr]
+
+
+def test_an_impossible_contamination_is_refused_and_nothing_changes(
+    seeded: Seeded,
+    app_as,
+    app_factory,  # type: ignore[no-untyped-def]
+) -> None:
+    at = app_as("ada", "app/ui/models.py")
+    line = seeded.line_id
+    at.radio(key=f"models_view_{line}").set_value("windows")
+    at.text_input(key=f"models_contamination_{line}").input("0.7")
+    at.button(key=f"FormSubmitter:models_settings_{line}-Save training settings").click().run()
+    assert any("Contamination must be in (0, 0.5)" in e.value for e in at.error)
+    with app_factory() as session:
+        stored = session.get(Line, line)
+        assert stored is not None and stored.view == LineView.ROWS
+        assert session.scalar(select(AuditEvent.id)) is None
 
 
 def test_only_admins_change_trainer_or_view_in_the_service_too(
