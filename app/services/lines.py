@@ -57,6 +57,21 @@ def _validate(spec: LineSpec) -> None:
         )
 
 
+def _parse_contamination(value: float | str | None) -> float | None:
+    """A share in (0, 0.5), or None for "auto" (the trainer estimates it)."""
+    if value is None or str(value).strip().lower() == "auto":
+        return None
+    try:
+        share = float(value)
+    except ValueError as exc:
+        raise ValidationError(
+            f"Contamination must be a share in (0, 0.5) or 'auto', got {value!r}."
+        ) from exc
+    if not 0 < share < 0.5:
+        raise ValidationError(f"Contamination must be in (0, 0.5), got {share}.")
+    return share
+
+
 def create_line(session: Session, spec: LineSpec) -> Line:
     _validate(spec)
     if find_line(session, spec.name) is not None:
@@ -193,18 +208,7 @@ def change_line_contamination(
     engineer who knows the fault share should be able to say it.
     """
     require(actor, Role.ADMIN)
-    wanted: float | None
-    if contamination is None or (isinstance(contamination, str) and contamination == "auto"):
-        wanted = None
-    else:
-        try:
-            wanted = float(contamination)
-        except ValueError as exc:
-            raise ValidationError(
-                f"Contamination must be a share in (0, 0.5) or 'auto', got {contamination!r}."
-            ) from exc
-        if not 0 < wanted < 0.5:
-            raise ValidationError(f"Contamination must be in (0, 0.5), got {wanted}.")
+    wanted = _parse_contamination(contamination)
     target = get_line(session, line)
     before = target.contamination
     target.contamination = wanted

@@ -32,7 +32,7 @@ def test_a_stated_contamination_is_what_the_next_model_trains_with(
     assert stated.contamination == pytest.approx(0.02)
 
     with unit_of_work(session_factory) as session:
-        change_line_contamination(session, ADMIN, "oven", "auto")
+        change_line_contamination(session, ADMIN, "oven", " Auto ")
     with session_factory() as session:
         assert get_line(session, "oven").contamination is None
         events = audit.list_events(session).items
