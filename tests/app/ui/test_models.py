@@ -90,32 +90,27 @@ def test_admin_changes_trainer_and_view_and_sees_them_stored(
     assert events["line.contamination"].details["after"] == 0.03
 
 
-def test_bad_detector_parameters_are_refused_and_nothing_changes(
+@pytest.mark.parametrize(
+    ("field", "bad", "message"),
+    [
+        ("params", "[1, 2]", "JSON object"),
+        ("contamination", "0.7", "Contamination must be in (0, 0.5)"),
+    ],
+)
+def test_bad_training_settings_are_refused_and_nothing_changes(
     seeded: Seeded,
     app_as,
     app_factory,  # type: ignore[no-untyped-def]
+    field: str,
+    bad: str,
+    message: str,
 ) -> None:
     at = app_as("ada", "app/ui/models.py")
     line = seeded.line_id
     at.radio(key=f"models_view_{line}").set_value("windows")
-    at.text_input(key=f"models_params_{line}").input("[1, 2]")
+    at.text_input(key=f"models_{field}_{line}").input(bad)
     at.button(key=f"FormSubmitter:models_settings_{line}-Save training settings").click().run()
-    assert any("JSON object" in e.value for e in at.error)
-    with app_factory() as session:
-        assert session.get(Line, line).view == LineView.ROWS  # type: ignore[union-attr]
-
-
-def test_an_impossible_contamination_is_refused_and_nothing_changes(
-    seeded: Seeded,
-    app_as,
-    app_factory,  # type: ignore[no-untyped-def]
-) -> None:
-    at = app_as("ada", "app/ui/models.py")
-    line = seeded.line_id
-    at.radio(key=f"models_view_{line}").set_value("windows")
-    at.text_input(key=f"models_contamination_{line}").input("0.7")
-    at.button(key=f"FormSubmitter:models_settings_{line}-Save training settings").click().run()
-    assert any("Contamination must be in (0, 0.5)" in e.value for e in at.error)
+    assert any(message in e.value for e in at.error)
     with app_factory() as session:
         stored = session.get(Line, line)
         assert stored is not None and stored.view == LineView.ROWS
