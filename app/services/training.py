@@ -27,6 +27,7 @@ from app.services.errors import ValidationError
 from app.services.lines import get_line
 from app.services.models import activate
 from app.services.scoring import context_length
+from app.services.thresholds import active_model
 from db.engine import unit_of_work
 from db.models import GroundTruth, Line, LineView, ModelStatus, ModelVersion, Sample
 
@@ -327,7 +328,7 @@ def train_line(
         session.flush()
         if checks.passed and activate_if_ok:
             activate(session, row, f"activated after training: {checks.reason}")
-        elif checks.advisory and activate_if_ok and not _has_active_model(session, data.line_id):
+        elif checks.advisory and activate_if_ok and active_model(session, data.line_id) is None:
             activate(
                 session,
                 row,
@@ -351,13 +352,6 @@ def train_line(
             threshold=row.threshold,
             seconds=seconds,
         )
-
-
-def _has_active_model(session: Session, line_id: int) -> bool:
-    active = select(ModelVersion.id).where(
-        ModelVersion.line_id == line_id, ModelVersion.status == ModelStatus.ACTIVE
-    )
-    return session.scalar(active.limit(1)) is not None
 
 
 def _is_json_value(value: Any) -> bool:

@@ -18,10 +18,10 @@ from db.models import Batch, GroundTruth, Line, ModelStatus, ModelVersion, Sampl
 
 REPO = Path(__file__).resolve().parents[2]
 # The simulated plant differs per calendar day (each day draws its own operating modes and
-# faults), so the demo is pinned to one two-week history. With "today", a 4-day history on
-# 2026-12-06 ended in a long idle stretch on conveyor-c, rare before it; its first model flagged
-# all of the most recent data and, like compressor-b's (27 %), was rightly kept as a candidate
-# by the recent-data check. This test is about the run path, not about the calendar.
+# faults), so the demo is pinned to one two-week history: the counts below are then the same on
+# any day. (A 4-day history ending 2026-12-06 once left two lines without a serving model; STKD's
+# mode guard and first-model activation have since fixed that case.) This test is about the run
+# path, not about the calendar.
 DEMO = ("demo", "--days", "14", "--end-date", "2026-11-27")
 
 
