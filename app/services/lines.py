@@ -147,6 +147,17 @@ def set_line_detector(
 # --- admin changes from the dashboard (role-checked and audited) ------------------------------
 
 
+def _record_change(
+    session: Session, actor: Actor, action: str, line: Line, before: Any, after: Any
+) -> None:
+    """Audit a setting that changed (an unchanged save leaves no event) and flush it."""
+    if after != before:
+        audit.record(
+            session, actor.username, action, f"line:{line.name}", {"before": before, "after": after}
+        )
+    session.flush()
+
+
 def change_line_detector(
     session: Session,
     actor: Actor,
@@ -163,15 +174,7 @@ def change_line_detector(
     before = {"detector": target.detector, "params": dict(target.detector_params or {})}
     set_line_detector(session, target.name, detector, params)
     after = {"detector": target.detector, "params": dict(target.detector_params or {})}
-    if after != before:
-        audit.record(
-            session,
-            actor.username,
-            "line.detector",
-            f"line:{target.name}",
-            {"before": before, "after": after},
-        )
-    session.flush()
+    _record_change(session, actor, "line.detector", target, before, after)
     return target
 
 
@@ -186,15 +189,7 @@ def change_line_view(session: Session, actor: Actor, line: str | int, view: Line
     target = get_line(session, line)
     before = LineView(target.view)
     set_line_view(session, target.name, wanted)
-    if before != wanted:
-        audit.record(
-            session,
-            actor.username,
-            "line.view",
-            f"line:{target.name}",
-            {"before": before.value, "after": wanted.value},
-        )
-    session.flush()
+    _record_change(session, actor, "line.view", target, before.value, wanted.value)
     return target
 
 
@@ -212,13 +207,5 @@ def change_line_contamination(
     target = get_line(session, line)
     before = target.contamination
     target.contamination = wanted
-    if before != wanted:
-        audit.record(
-            session,
-            actor.username,
-            "line.contamination",
-            f"line:{target.name}",
-            {"before": before, "after": wanted},
-        )
-    session.flush()
+    _record_change(session, actor, "line.contamination", target, before, wanted)
     return target
