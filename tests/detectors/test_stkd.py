@@ -180,7 +180,7 @@ def test_a_model_saved_before_kd_target_and_mode_guard_loads_as_what_it_was(data
     state_file = tmp_path / "m" / "stkd.json"
     state = json.loads(state_file.read_text())
     del state["stkd"]["params"]["kd_target"]  # as written by kdmon before 2026-12-06
-    del state["stkd"]["params"]["mode_guard_k"]  # before 2026-12-07
+    del state["stkd"]["params"]["mode_guard_k"]  # as written before the mode guard (same day)
     del state["stkd"]["params"]["mode_guard_q"]
     state_file.write_text(json.dumps(state))
     manifest_file = tmp_path / "m" / "manifest.json"
