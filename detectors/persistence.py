@@ -139,6 +139,7 @@ def _save_stkd(det: STKDDetector, directory: Path) -> list[str]:
     for k in _FITTED_ARRAYS:
         fitted[k] = [float(v) for v in getattr(det, k)]
     fitted["n_students"] = len(det.students_)
+    fitted["review_stats_"] = det.review_stats_
     state = {"stkd": {"params": params, "fitted": fitted}}
     (directory / "stkd.json").write_text(json.dumps(state, indent=1))
     tensors: dict[str, torch.Tensor] = {}
@@ -156,6 +157,9 @@ def _save_stkd(det: STKDDetector, directory: Path) -> list[str]:
         )
     if det.knn_refs_ is not None:
         tensors["fitted.knn_refs"] = det.knn_refs_.contiguous()
+    for name in ("review_refs", "confirmed_refs"):
+        if getattr(det, f"{name}_") is not None:
+            tensors[f"fitted.{name}"] = getattr(det, f"{name}_").contiguous()
     save_file(tensors, str(directory / "weights.safetensors"))
     return ["stkd.json", "weights.safetensors"]
 
@@ -193,6 +197,10 @@ def _load_stkd(directory: Path) -> STKDDetector:
     det.decision_scores_ = tensors["fitted.decision_scores"].numpy().astype(np.float64)
     det.training_mask_ = tensors["fitted.training_mask"].numpy().astype(bool)
     det.knn_refs_ = tensors.get("fitted.knn_refs")
+    # Written before reviewed normals capped the score: such a model has no review references.
+    det.review_refs_ = tensors.get("fitted.review_refs")
+    det.confirmed_refs_ = tensors.get("fitted.confirmed_refs")
+    det.review_stats_ = fitted.get("review_stats_", [0.0, 1.0])
     det.gauss_mu_ = det.gauss_precision_ = None
     if "fitted.gauss_mu" in tensors:
         det.gauss_mu_ = tensors["fitted.gauss_mu"].numpy()

@@ -85,6 +85,16 @@ def _as_mask(mask: Any, n: int, name: str) -> np.ndarray:
     return arr.copy()
 
 
+def _reference_set(
+    refs: torch.Tensor | None, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """Reference rows and their squared norms on ``device``, as the kNN kernel takes them."""
+    if refs is None:
+        return None
+    refs = refs.float().to(device)
+    return refs, refs.pow(2).sum(dim=1)
+
+
 def _quantiles(values: np.ndarray) -> dict[str, float]:
     q = np.quantile(values, [0.05, 0.25, 0.5, 0.75, 0.95, 0.99])
     keys = ("q05", "q25", "q50", "q75", "q95", "q99")
@@ -157,6 +167,7 @@ class STKDDetector(BaseDetector):
         mode_guard_k: int = 32,
         mode_guard_refs: int = 512,
         mode_guard_q: float = 0.9,
+        review_memory: bool = True,
         steps: tuple[int, int, int] = (300, 600, 400),
         max_epochs: float = 60.0,
         batch_size: int = 256,
@@ -193,6 +204,7 @@ class STKDDetector(BaseDetector):
         self.mode_guard_k = mode_guard_k
         self.mode_guard_refs = mode_guard_refs
         self.mode_guard_q = mode_guard_q
+        self.review_memory = review_memory
         self.steps = steps
         self.max_epochs = max_epochs
         self.batch_size = batch_size
@@ -465,6 +477,7 @@ class STKDDetector(BaseDetector):
                 self.gauss_mu_, self.gauss_precision_ = fit_gaussian(Xs[pool])
                 dist = mahalanobis_distance(Xs[pool], self.gauss_mu_, self.gauss_precision_)
                 self.gauss_stats_ = list(robust_location_scale(dist))
+            self._remember_reviews(Xs, pool, pinned & candidates, forbidden, rng)
             if self.view == "rows":  # the same fused pass as decision_function, so they agree
                 final_scores = self._score_rows(X)
 
@@ -536,6 +549,45 @@ class STKDDetector(BaseDetector):
             seed=seed + 37,
         )
 
+    def _remember_reviews(
+        self,
+        Xs: np.ndarray,
+        pool: np.ndarray,
+        reviewed: np.ndarray,
+        confirmed: np.ndarray,
+        rng: np.random.Generator,
+    ) -> None:
+        """Keep reviewed normals (``known_normal``) as references that cap the score (rows view).
+
+        Pinning a false alarm keeps it in training, but a handful of rows among thousands barely
+        moves the students or the pool Gaussian, so the alarm's near-duplicates kept alarming
+        after the retrain. A row as close to a reviewed normal as pool rows sit to their own
+        references is now scored no higher than that distance's robust z: what an engineer
+        dismissed stays dismissed, and rows far from every review keep their score. Confirmed
+        anomalies (``known_anomaly``) are kept too: a row nearer one of them than to any reviewed
+        normal is never capped, so the nearest verdict wins.
+        """
+        self.review_refs_: torch.Tensor | None = None
+        self.confirmed_refs_: torch.Tensor | None = None
+        self.review_stats_ = [0.0, 1.0]
+        reviewed_idx = np.flatnonzero(reviewed)
+        if self.view != "rows" or not self.review_memory or len(reviewed_idx) == 0:
+            return
+        self.review_refs_ = self._sample_rows(Xs, reviewed_idx, rng)
+        if confirmed.any():
+            self.confirmed_refs_ = self._sample_rows(Xs, np.flatnonzero(confirmed), rng)
+        refs = self.knn_refs_
+        if refs is None:
+            refs = self._sample_rows(Xs, pool, rng)
+        self.review_stats_ = list(robust_location_scale(knn_distance(Xs[pool], refs, 1)))
+
+    def _sample_rows(
+        self, Xs: np.ndarray, idx: np.ndarray, rng: np.random.Generator
+    ) -> torch.Tensor:
+        """At most ``knn_refs`` of the rows ``idx``, in row order, as a float32 tensor."""
+        take = np.sort(rng.choice(idx, size=min(int(self.knn_refs), len(idx)), replace=False))
+        return torch.from_numpy(Xs[take].copy())
+
     def _train_student(
         self,
         view: RowView | WindowView,
@@ -600,13 +652,13 @@ class STKDDetector(BaseDetector):
         teacher = self.teacher_.to(device).eval() if eta > 0 else None
         students = [s.to(device).eval() for s in self.students_]
         center, scale = self.center_.astype(np.float32), self.scale_.astype(np.float32)
-        gauss = knn = None
+        gauss = None
         if self.gauss_mu_ is not None:
             mu = torch.as_tensor(np.asarray(self.gauss_mu_), dtype=torch.float32).to(device)
             gauss = (mu, whitening_factor(self.gauss_precision_).to(device))
-        if self.knn_refs_ is not None:
-            refs = self.knn_refs_.float().to(device)
-            knn = (refs, refs.pow(2).sum(dim=1))
+        knn = _reference_set(self.knn_refs_, device)
+        review = _reference_set(self.review_refs_, device)
+        confirmed = _reference_set(self.confirmed_refs_, device)
         out = np.empty(len(X))
         for start in range(0, len(X), SCORE_BATCH):
             x = apply_robust_scale(X[start : start + SCORE_BATCH], center, scale)
@@ -624,8 +676,16 @@ class STKDDetector(BaseDetector):
                 total += float(self.gauss_weight) * (dist - loc) / sc
             if knn is not None:
                 loc, sc = self.knn_stats_
-                dist = knn_distance_t(xt, knn[0], knn[1], int(self.knn_k)).double()
+                dist = knn_distance_t(xt, *knn, int(self.knn_k)).double()
                 total += float(self.knn_weight) * (dist - loc) / sc
+            if review is not None:
+                loc, sc = self.review_stats_
+                dist = knn_distance_t(xt, *review, 1).double()
+                capped = torch.minimum(total, (dist - loc) / sc)
+                if confirmed is not None:
+                    nearer_a_fault = knn_distance_t(xt, *confirmed, 1).double() < dist
+                    capped = torch.where(nearer_a_fault, total, capped)
+                total = capped
             out[start : start + len(xt)] = total.cpu().numpy()
         return out
 

@@ -182,6 +182,8 @@ def test_a_model_saved_before_kd_target_and_mode_guard_loads_as_what_it_was(data
     del state["stkd"]["params"]["kd_target"]  # as written by kdmon before 2026-12-06
     del state["stkd"]["params"]["mode_guard_k"]  # as written before the mode guard (same day)
     del state["stkd"]["params"]["mode_guard_q"]
+    del state["stkd"]["params"]["review_memory"]  # as written before reviews capped scores
+    del state["stkd"]["fitted"]["review_stats_"]
     state_file.write_text(json.dumps(state))
     manifest_file = tmp_path / "m" / "manifest.json"
     manifest = json.loads(manifest_file.read_text())
@@ -389,6 +391,46 @@ def test_the_mode_guard_keeps_a_minor_operating_mode_in_training():
     assert guarded.labels_[kind == 1].mean() < 0.2
     assert (~guarded.training_mask_[kind == 2]).mean() > 0.9
     assert sum(r.get("spared", 0) for r in guarded.purification_trace_) > 0
+
+
+def test_dismissed_false_alarms_stop_their_near_duplicates_alarming(tmp_path: Path):
+    # A 3 % mode is below what the mode guard protects: every row of it is flagged.
+    X, kind = plant_with_a_minor_mode(mode_share=0.03)
+    mode = np.flatnonzero(kind == 1)
+    assert STKDDetector(**FAST).fit(X).labels_[mode].mean() > 0.9
+    dismissed = np.zeros(len(X), dtype=bool)
+    dismissed[mode[:5]] = True  # an engineer dismisses five of those alarms
+    rest = mode[5:]
+    forgetful = STKDDetector(**{**FAST, "review_memory": False}).fit(X, known_normal=dismissed)
+    assert forgetful.labels_[rest].mean() > 0.9  # five rows among 1,500 barely move the model
+    remembering = STKDDetector(**FAST).fit(X, known_normal=dismissed)
+    assert remembering.labels_[rest].mean() < 0.1
+    assert remembering.labels_[kind == 2].mean() > 0.9  # faults far from every review still go
+    save_detector(remembering, tmp_path / "m")
+    loaded = load_detector(tmp_path / "m")
+    np.testing.assert_array_equal(loaded.decision_function(X), remembering.decision_function(X))
+
+
+def test_the_nearest_review_wins_between_a_dismissal_and_a_confirmed_fault():
+    import copy
+
+    from detectors.stkd.anomaly_map import knn_distance
+
+    X, kind = plant_with_a_minor_mode(mode_share=0.03)
+    mode = np.flatnonzero(kind == 1)
+    dismissed, confirmed = np.zeros(len(X), dtype=bool), np.zeros(len(X), dtype=bool)
+    dismissed[mode[:5]], confirmed[mode[5:10]] = True, True
+    det = STKDDetector(**FAST).fit(X, known_normal=dismissed, known_anomaly=confirmed)
+    uncapped = copy.copy(det)
+    uncapped.review_refs_ = None
+    raw = uncapped.decision_function(X)
+    Xs = det._scale(det._check_X(X))
+    to_dismissed = knn_distance(Xs, det.review_refs_, 1)
+    nearer_a_fault = knn_distance(Xs, det.confirmed_refs_, 1) < to_dismissed
+    assert nearer_a_fault[mode[10:]].any() and (~nearer_a_fault[mode[10:]]).any()
+    loc, sc = det.review_stats_
+    expected = np.where(nearer_a_fault, raw, np.minimum(raw, (to_dismissed - loc) / sc))
+    np.testing.assert_allclose(det.decision_function(X), expected, rtol=1e-6, atol=1e-9)
 
 
 def test_mode_guard_spares_only_flagged_rows_in_crowded_regions():
