@@ -15,6 +15,24 @@ from db.models import Batch, ModelVersion, Sample
 START = datetime(2026, 11, 1, tzinfo=UTC)
 
 
+def plant_with_a_minor_mode(n: int = 1500, d: int = 8, mode_share: float = 0.12, seed: int = 0):
+    """Main operating state, a tight minor mode (e.g. low speed) and scattered faults.
+
+    Returns X and the kind of each row (0 main, 1 minor mode, 2 fault), for asserts only.
+    """
+    rng = np.random.default_rng(seed)
+    mix = rng.normal(size=(3, d))
+    X = rng.normal(size=(n, 3)) @ mix + 0.3 * rng.normal(size=(n, d))
+    kind = np.zeros(n, dtype=int)
+    order = rng.permutation(n)
+    n_mode, n_fault = int(mode_share * n), int(0.05 * n)
+    mode, fault = order[:n_mode], order[n_mode : n_mode + n_fault]
+    X[mode] = 0.5 * rng.normal(size=(n_mode, 3)) @ mix + 0.3 * rng.normal(size=(n_mode, d)) + 4.0
+    X[fault] = rng.uniform(-8, 8, size=(n_fault, d))
+    kind[mode], kind[fault] = 1, 2
+    return X, kind
+
+
 def correlated_rows(
     n: int, d: int, anomaly_share: float, seed: int
 ) -> tuple[np.ndarray, np.ndarray]:

@@ -10,6 +10,7 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from detectors import STKDDetector, explain, load_detector, save_detector
+from tests.seeding import plant_with_a_minor_mode
 
 # A small budget keeps each fit around a second on two cores; behaviours, not accuracy records.
 FAST = {"steps": (120, 200, 150), "shards": 2, "rounds": 3, "random_state": 0}
@@ -359,24 +360,6 @@ def test_unknown_kd_target_is_rejected(data):
     X, _ = data
     with pytest.raises(ValueError, match="kd_target"):
         STKDDetector(kd_target="seed").fit(X)
-
-
-def plant_with_a_minor_mode(n: int = 1500, d: int = 8, mode_share: float = 0.12, seed: int = 0):
-    """Main operating state, a tight minor mode (e.g. low speed) and scattered faults.
-
-    Returns X and the kind of each row (0 main, 1 minor mode, 2 fault), for asserts only.
-    """
-    rng = np.random.default_rng(seed)
-    mix = rng.normal(size=(3, d))
-    X = rng.normal(size=(n, 3)) @ mix + 0.3 * rng.normal(size=(n, d))
-    kind = np.zeros(n, dtype=int)
-    order = rng.permutation(n)
-    n_mode, n_fault = int(mode_share * n), int(0.05 * n)
-    mode, fault = order[:n_mode], order[n_mode : n_mode + n_fault]
-    X[mode] = 0.5 * rng.normal(size=(n_mode, 3)) @ mix + 0.3 * rng.normal(size=(n_mode, d)) + 4.0
-    X[fault] = rng.uniform(-8, 8, size=(n_fault, d))
-    kind[mode], kind[fault] = 1, 2
-    return X, kind
 
 
 def test_the_mode_guard_keeps_a_minor_operating_mode_in_training():

@@ -17,7 +17,7 @@ from app.services.thresholds import current_threshold, set_threshold
 from app.services.training import train_line
 from db.engine import unit_of_work
 from db.models import Batch, ModelStatus, ModelVersion, Review, Sample, Score, Verdict
-from tests.seeding import correlated_rows, seed_line
+from tests.seeding import correlated_rows, plant_with_a_minor_mode, seed_line
 
 
 def test_training_creates_an_active_version_and_scoring_covers_every_sample(
@@ -71,6 +71,44 @@ def test_confirmed_anomalies_never_reach_training_and_counts_are_recorded(
     assert outcome.n_known_anomaly == 9
     assert outcome.n_known_normal == 7
     assert outcome.n_train == 600 - 9
+
+
+def test_dismissing_a_few_alarms_stops_the_retrained_model_raising_their_kind(
+    settings: Settings, session_factory: sessionmaker[Session]
+) -> None:
+    X, kind = plant_with_a_minor_mode(mode_share=0.03, seed=3)
+    mode, fault = np.flatnonzero(kind == 1), np.flatnonzero(kind == 2)
+    later = np.concatenate([mode[:15], fault[:15]])  # rows of both kinds that arrive later
+    first = np.setdiff1d(np.arange(len(X)), later)
+    line_id, _ = seed_line(session_factory, "sorter", X[first], detector="stkd", contamination=0.1)
+    train_line(session_factory, settings, "sorter")
+    score_line(session_factory, settings, "sorter")
+    in_mode = np.isin(first, mode)
+    with unit_of_work(session_factory) as session:
+        rows = session.execute(
+            select(Sample.id, Score.flagged)
+            .join(Score, Score.sample_id == Sample.id)
+            .order_by(Sample.row_number)
+        ).all()
+        flagged = np.array([r.flagged for r in rows])
+        assert flagged[in_mode].mean() > 0.9  # a mode this small is taken for a fault
+        for i in np.flatnonzero(in_mode)[:5]:  # the engineer dismisses five of those alarms
+            session.add(Review(sample_id=rows[i].id, verdict=Verdict.DISMISSED, reviewer="r"))
+
+    retrained = train_line(session_factory, settings, "sorter")
+    assert retrained.status == ModelStatus.ACTIVE and retrained.n_known_normal == 5
+    _append_rows(session_factory, line_id, X[later], offset=len(first))
+    assert score_line(session_factory, settings, "sorter").samples_scored == len(later)
+    with unit_of_work(session_factory) as session:
+        new = session.execute(
+            select(Score.flagged)
+            .join(Sample, Score.sample_id == Sample.id)
+            .where(Sample.batch_id == select(func.max(Batch.id)).scalar_subquery())
+            .order_by(Sample.row_number)
+        ).scalars()
+        new_flags = np.array(list(new))
+    assert new_flags[:15].mean() < 0.2  # the mode's later rows no longer alarm
+    assert new_flags[15:].mean() > 0.9  # faults unlike anything dismissed still do
 
 
 def test_a_model_that_flags_too_much_recent_data_stays_a_candidate(
