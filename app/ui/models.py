@@ -173,7 +173,11 @@ with st.container(border=True):
         )
     k1, k2, k3, k4 = st.columns(4)
     k1.metric("Trained on", f"{shown.n_train:,}")
-    k2.metric("Known normal", f"{shown.n_known_normal:,}", help="Dismissed flags, kept in")
+    k2.metric(
+        "Known normal",
+        f"{shown.n_known_normal:,}",
+        help="Dismissed flags: kept in training; STKD (rows) no longer flags rows just like them",
+    )
     k3.metric("Known anomalies", f"{shown.n_known_anomaly:,}", help="Confirmed, kept out")
     k4.metric("Threshold", f"{shown.threshold:.4g}")
     st.caption(
