@@ -465,9 +465,7 @@ class STKDDetector(BaseDetector):
             self.knn_refs_: torch.Tensor | None = None
             self.knn_stats_ = [0.0, 1.0]
             if self.view == "rows" and float(self.knn_weight) > 0:
-                take = min(int(self.knn_refs), len(pool))
-                ref_idx = np.sort(rng.choice(pool, size=take, replace=False))
-                self.knn_refs_ = torch.from_numpy(Xs[ref_idx].copy())
+                self.knn_refs_ = self._sample_rows(Xs, pool, rng)
                 dist = knn_distance(Xs[pool], self.knn_refs_, int(self.knn_k))
                 self.knn_stats_ = list(robust_location_scale(dist))
             self.gauss_mu_: np.ndarray | None = None
