@@ -51,10 +51,8 @@ def _validate(spec: LineSpec) -> None:
         raise ValidationError(
             f"Line {spec.name!r}: {spec.timestamp_column!r} cannot be both timestamp and feature."
         )
-    if spec.contamination is not None and not 0 < spec.contamination < 0.5:
-        raise ValidationError(
-            f"Line {spec.name!r}: contamination must be in (0, 0.5), got {spec.contamination}."
-        )
+    if spec.contamination is not None:
+        _check_contamination(spec.contamination, f"Line {spec.name!r}: contamination")
 
 
 def _parse_contamination(value: float | str | None) -> float | None:
@@ -67,9 +65,14 @@ def _parse_contamination(value: float | str | None) -> float | None:
         raise ValidationError(
             f"Contamination must be a share in (0, 0.5) or 'auto', got {value!r}."
         ) from exc
-    if not 0 < share < 0.5:
-        raise ValidationError(f"Contamination must be in (0, 0.5), got {share}.")
+    _check_contamination(share, "Contamination")
     return share
+
+
+def _check_contamination(share: float, subject: str) -> None:
+    """One range for a stated fault share, wherever a line gets one."""
+    if not 0 < share < 0.5:
+        raise ValidationError(f"{subject} must be in (0, 0.5), got {share}.")
 
 
 def create_line(session: Session, spec: LineSpec) -> Line:
