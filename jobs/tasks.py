@@ -103,10 +103,14 @@ def _enqueue(rt: _Runtime, job: str, line_id: int | None, key: str) -> None:
     )
 
 
-def enqueue_retrain(line_id: int) -> None:
-    """Queue a retrain of the line for the cron slot that just fired."""
+def enqueue_retrain(line_id: int, *, now: datetime | None = None) -> None:
+    """Queue a retrain of the line for the cron slot that just fired.
+
+    ``now`` is the firing time (the clock by default); the slot it falls in, not the
+    clock, names the run, so a second firing of the same slot adds nothing.
+    """
     rt = _rt()
-    now = datetime.now(UTC)
+    now = now or datetime.now(UTC)
     with unit_of_work(rt.factory) as session:
         line = session.get(Line, line_id)
         if line is None or line.schedule_paused:

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.config import Settings
 from db.engine import unit_of_work
-from db.models import JobRun, Lease, Line
+from db.models import JobRun, Lease, Line, RunStatus
 from jobs import scheduler as sched
 from jobs import tasks
 from jobs.lease import SCHEDULER_LEASE, current_holder, try_acquire
@@ -176,6 +176,38 @@ def test_a_restarted_scheduler_keeps_every_schedule_and_next_fire_time(
             assert after[job_id][1] - next_run in (timedelta(0), timedelta(minutes=5))
         else:
             assert after[job_id][1] == next_run, job_id
+
+
+def test_a_retrain_is_named_by_its_cron_slot_not_by_the_clock(
+    settings: Settings, session_factory: sessionmaker[Session]
+) -> None:
+    line_id = _line(session_factory, "press", "0 2 * * *")
+    slot = T0.replace(hour=2)
+    evening = T0.replace(hour=23, minute=50)
+    firings = [
+        # Late firings of the 02:00 slot, up to the look-back, all stand for that slot.
+        *(
+            slot + late
+            for late in (timedelta(seconds=1), timedelta(minutes=59), timedelta(hours=11))
+        ),
+        # Past the look-back no slot is near: the firing minute names the run.
+        *(evening + after for after in (timedelta(0), timedelta(seconds=30), timedelta(minutes=1))),
+    ]
+    tasks.configure(settings, session_factory, "scheduler@test")
+    try:
+        for when in firings:
+            tasks.enqueue_retrain(line_id, now=when)
+            with unit_of_work(session_factory) as session:  # a worker ran it meanwhile
+                session.execute(update(JobRun).values(status=RunStatus.SUCCEEDED))
+    finally:
+        tasks.reset()
+    with unit_of_work(session_factory) as session:
+        keys = list(session.scalars(select(JobRun.dedupe_key).order_by(JobRun.id)))
+    assert keys == [
+        f"retrain:{line_id}:2026-11-20T02:00:00+00:00",
+        f"retrain:{line_id}:2026-11-20T23:50:00+00:00",
+        f"retrain:{line_id}:2026-11-20T23:51:00+00:00",
+    ]
 
 
 def test_a_missed_backlog_is_coalesced_into_one_run(

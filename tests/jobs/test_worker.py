@@ -9,6 +9,7 @@ import sys
 import textwrap
 import threading
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -51,14 +52,17 @@ def test_a_scheduled_retrain_creates_and_activates_a_new_model_version(
     factory = task_runtime
     line_id, _ = make_line(factory, "press-1")
 
-    tasks.enqueue_retrain(line_id)  # what the nightly cron firing does
+    # The nightly cron (02:00 UTC) fires, then fires late for the same slot: the
+    # firing times differ by minutes but stand for one slot, so one run.
+    fired = datetime(2026, 3, 4, 2, 0, 1, tzinfo=UTC)
+    tasks.enqueue_retrain(line_id, now=fired)
     assert run_pending(factory, settings, "w-test") == 1
-    tasks.enqueue_retrain(line_id)  # the same slot again: nothing new
+    tasks.enqueue_retrain(line_id, now=fired + timedelta(minutes=7))
     assert run_pending(factory, settings, "w-test") == 0
 
     (run,) = _runs(factory)
     assert run.status == RunStatus.SUCCEEDED and run.trigger == "schedule"
-    assert run.dedupe_key and run.dedupe_key.startswith(f"retrain:{line_id}:")
+    assert run.dedupe_key == f"retrain:{line_id}:2026-03-04T02:00:00+00:00"
     assert run.started_at and run.finished_at and run.worker == "w-test"
     assert run.model_version_id is not None and run.result["activated"] is True
     assert "trained on" in (run.log_excerpt or "")
