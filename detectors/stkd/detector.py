@@ -72,6 +72,8 @@ from detectors.stkd.windows import (
 
 KD_TARGETS = ("teacher", "random")
 SCORE_BATCH = 16384  # rows per fused scoring pass (scale, networks, pool distances)
+ROWS_BATCH = 256  # rows per gradient step (rows view)
+WINDOWS_BATCH = 128  # windows per gradient step (windows view): each is ``window`` rows
 
 
 def _as_mask(mask: Any, n: int, name: str) -> np.ndarray:
@@ -138,6 +140,9 @@ class STKDDetector(BaseDetector):
         view only; 0 disables it), its neighbours and the number of pool references kept.
     steps : (per round-student, final student, teacher) gradient-step budgets; ``max_epochs``
         caps passes over small pools.
+    batch_size : samples per gradient step; None takes 256 rows in the rows view and 128 in the
+        windows view, where each sample is a whole window and the step budget, not the data,
+        sets the cost (128 cut a windows fit by a third at the same quality).
     device : "cpu" (default) or "cuda"; ``n_threads`` torch CPU threads (default 1).
     """
 
@@ -170,7 +175,7 @@ class STKDDetector(BaseDetector):
         review_memory: bool = True,
         steps: tuple[int, int, int] = (300, 600, 400),
         max_epochs: float = 60.0,
-        batch_size: int = 256,
+        batch_size: int | None = None,
         lr: float = 1e-3,
         weight_decay: float = 1e-5,
         hidden: tuple[int, ...] | None = None,
@@ -245,6 +250,8 @@ class STKDDetector(BaseDetector):
             raise ValueError(f"mode_guard_q must be in (0, 1], got {self.mode_guard_q}")
         if len(tuple(self.steps)) != 3:
             raise ValueError("steps must be (round_student, final_student, teacher)")
+        if self.batch_size is not None and int(self.batch_size) < 1:
+            raise ValueError(f"batch_size must be >= 1 or None, got {self.batch_size}")
 
     @staticmethod
     def _check_X(X: Any, n_features: int | None = None) -> np.ndarray:
@@ -255,6 +262,11 @@ class STKDDetector(BaseDetector):
 
     def _seed(self) -> int:
         return seed_of(self.random_state)
+
+    def _batch_size(self) -> int:
+        if self.batch_size is not None:
+            return int(self.batch_size)
+        return WINDOWS_BATCH if self.view == "windows" else ROWS_BATCH
 
     # ------------------------------------------------------------------ model factories
     def _make_autoencoder(self) -> torch.nn.Module:
@@ -344,7 +356,7 @@ class STKDDetector(BaseDetector):
 
         round_steps, final_steps, teacher_steps = (int(s) for s in self.steps)
         bs, lr, wd, me = (
-            int(self.batch_size),
+            self._batch_size(),
             float(self.lr),
             float(self.weight_decay),
             self.max_epochs,
@@ -597,9 +609,9 @@ class STKDDetector(BaseDetector):
     ) -> STKDStudent:
         torch.manual_seed(int(seed))
         student = self._make_student().to(device)
-        steps = steps_for(len(pool), budget, int(self.batch_size), self.max_epochs)
+        steps = steps_for(len(pool), budget, self._batch_size(), self.max_epochs)
         train_steps(
-            student, view.batch, pool, steps, int(self.batch_size), float(self.lr),
+            student, view.batch, pool, steps, self._batch_size(), float(self.lr),
             float(self.weight_decay), seed, device, teacher, float(self.lambda_kd),
         )  # fmt: skip
         return student
