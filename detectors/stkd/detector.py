@@ -13,6 +13,7 @@ pool.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -95,6 +96,21 @@ def _reference_set(
         return None
     refs = refs.float().to(device)
     return refs, refs.pow(2).sum(dim=1)
+
+
+@dataclass
+class _Samples:
+    """What a fit trains on: the view's samples, with the review masks carried over to them."""
+
+    view: RowView | WindowView
+    pinned: np.ndarray  # known normal: never excluded
+    forbidden: np.ndarray  # known anomaly: never trained on
+    reference: np.ndarray | None  # trusted clean samples for teacher="reference"
+    seed_scores: np.ndarray  # the parameter-free ECOD ranking the seed teacher starts from
+
+    @property
+    def candidates(self) -> np.ndarray:
+        return ~self.forbidden
 
 
 def _quantiles(values: np.ndarray) -> dict[str, float]:
@@ -304,10 +320,66 @@ class STKDDetector(BaseDetector):
         del y  # labels never reach training
         self._check_params()
         X = self._check_X(X)
-        n, d = X.shape
-        known_normal = _as_mask(known_normal, n, "known_normal")
-        known_anomaly = _as_mask(known_anomaly, n, "known_anomaly")
-        if (known_normal & known_anomaly).any():
+        known_normal, known_anomaly, reference = self._check_fit_masks(
+            X.shape[0], known_normal, known_anomaly, reference_mask
+        )
+        t_start = time.perf_counter()
+        seed = self._seed()
+        device = self._device()
+        self.n_features_in_ = X.shape[1]
+        self._set_n_classes(None)
+
+        # robust per-feature scaling from the rows we may train on
+        self.center_, self.scale_ = robust_center_scale(X[~known_anomaly])
+        self.feature_median_ = self.center_.copy()
+        self.feature_scale_ = self.scale_.copy()
+        Xs = self._scale(X)
+        self._set_widths(X.shape[1])
+        samples = self._samples(Xs, known_normal, known_anomaly, reference)
+
+        with torch_threads(self.n_threads):
+            teacher, kd_teacher, judge = self._build_teachers(samples, seed, device)
+            rng = np.random.default_rng(seed)
+            excluded, trace = self._purify(Xs, samples, kd_teacher, judge, rng, seed, device)
+
+            t0 = time.perf_counter()
+            pool = np.flatnonzero(~excluded)
+            scores = self._train_final_students(samples.view, pool, kd_teacher, seed, device)
+            self.teacher_ = teacher
+            self.training_mask_ = ~excluded  # per sample of the view (rows or windows)
+            self._fit_pool_terms(Xs, pool, rng)
+            self._remember_reviews(
+                Xs, pool, samples.pinned & samples.candidates, samples.forbidden, rng
+            )
+            if self.view == "rows":  # the same fused pass as decision_function, so they agree
+                scores = self._score_rows(X)
+            self._settle_contamination(scores[samples.candidates])
+            self.decision_scores_ = scores if self.view == "rows" else self._decision_windows(X)
+            left_out = np.flatnonzero(excluded & samples.candidates)
+            trace.append(
+                {
+                    "round": "final",
+                    "shards": len(self.students_),
+                    "trained_on": int(len(pool)),
+                    "kept": int(len(pool)),
+                    "excluded": int(len(left_out)),
+                    "excluded_indices": [int(i) for i in left_out],
+                    "score_quantiles": _quantiles(scores),
+                    "seconds": round(time.perf_counter() - t0, 4),
+                }
+            )
+        self.purification_trace_ = trace
+        self.fit_seconds_ = round(time.perf_counter() - t_start, 4)
+        self._set_threshold()
+        return self
+
+    def _check_fit_masks(
+        self, n: int, known_normal: Any, known_anomaly: Any, reference_mask: Any
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """The review masks as boolean arrays, after checking there is enough to fit on."""
+        normal = _as_mask(known_normal, n, "known_normal")
+        anomaly = _as_mask(known_anomaly, n, "known_anomaly")
+        if (normal & anomaly).any():
             raise ValueError("a row cannot be both known_normal and known_anomaly")
         reference = (
             _as_mask(reference_mask, n, "reference_mask") if reference_mask is not None else None
@@ -318,210 +390,216 @@ class STKDDetector(BaseDetector):
             )
         if self.view == "rows" and n < 8:
             raise ValueError(f"rows view needs at least 8 rows to fit, got {n}")
-        if int(known_anomaly.sum()) >= n - 4:
+        if int(anomaly.sum()) >= n - 4:
             raise ValueError("too few rows left after removing known anomalies")
+        return normal, anomaly, reference
 
-        t_start = time.perf_counter()
-        seed = self._seed()
-        device = self._device()
-        self.n_features_in_ = d
-        self._set_n_classes(None)
-
-        # robust per-feature scaling from the rows we may train on
-        self.center_, self.scale_ = robust_center_scale(X[~known_anomaly])
-        self.feature_median_ = self.center_.copy()
-        self.feature_scale_ = self.scale_.copy()
-        Xs = self._scale(X)
-
+    def _set_widths(self, n_features: int) -> None:
+        """Hidden and latent widths of every network of this fit (conv nets: a 16-wide latent)."""
         if self.view == "windows":
-            starts = window_starts(n, int(self.window), int(self.stride))
-            pinned = windows_within(known_normal, starts, int(self.window))
-            forbidden = windows_touching(known_anomaly, starts, int(self.window))
-            ref = None if reference is None else windows_within(reference, starts, int(self.window))
-            row_seed = ecod_scores(Xs)
-            csum = np.concatenate([[0.0], np.cumsum(row_seed)])
-            seed_scores = (csum[starts + int(self.window)] - csum[starts]) / int(self.window)
-            self.latent_dim_ = int(self.latent or 16)
             self.hidden_ = []
-        else:
-            starts = None
-            pinned, forbidden, ref = known_normal, known_anomaly, reference
-            seed_scores = ecod_scores(Xs)
-            hidden, latent = default_widths(d)
-            self.hidden_ = list(self.hidden) if self.hidden else list(hidden)
-            self.latent_dim_ = int(self.latent or latent)
-        view = self._view(Xs, starts)
-        n_samples = len(view)
-        candidates = ~forbidden
+            self.latent_dim_ = int(self.latent or 16)
+            return
+        hidden, latent = default_widths(n_features)
+        self.hidden_ = list(self.hidden) if self.hidden else list(hidden)
+        self.latent_dim_ = int(self.latent or latent)
 
-        round_steps, final_steps, teacher_steps = (int(s) for s in self.steps)
-        bs, lr, wd, me = (
-            self._batch_size(),
-            float(self.lr),
-            float(self.weight_decay),
-            self.max_epochs,
+    def _samples(
+        self,
+        Xs: np.ndarray,
+        known_normal: np.ndarray,
+        known_anomaly: np.ndarray,
+        reference: np.ndarray | None,
+    ) -> _Samples:
+        """The view's samples, with the row masks and the seed ranking carried over to them.
+
+        A window is pinned when all its rows are known normal, forbidden when any row is a known
+        anomaly, and ranked by its rows' mean ECOD score.
+        """
+        if self.view == "rows":
+            return _Samples(self._view(Xs), known_normal, known_anomaly, reference, ecod_scores(Xs))
+        w = int(self.window)
+        starts = window_starts(Xs.shape[0], w, int(self.stride))
+        cumulative = np.concatenate([[0.0], np.cumsum(ecod_scores(Xs))])
+        return _Samples(
+            self._view(Xs, starts),
+            pinned=windows_within(known_normal, starts, w),
+            forbidden=windows_touching(known_anomaly, starts, w),
+            reference=None if reference is None else windows_within(reference, starts, w),
+            seed_scores=(cumulative[starts + w] - cumulative[starts]) / w,
         )
 
-        with torch_threads(self.n_threads):
-            # ---- teacher: never trained on the contaminated pool
-            if self.teacher == "seed":
-                t_pool = seed_pool(seed_scores, candidates, pinned, float(self.seed_frac))
-            elif self.teacher == "reference":
-                ref = pinned if ref is None else ref
-                t_pool = np.flatnonzero(ref & candidates)
-                if len(t_pool) < 8:
-                    raise ValueError(
-                        "teacher='reference' needs reference_mask (or known_normal) with >= 8 "
-                        "usable samples"
-                    )
-            else:
-                t_pool = np.flatnonzero(candidates)
-            self.teacher_dim_ = self.latent_dim_
-            t_steps = steps_for(len(t_pool), teacher_steps, bs, me)
-            teacher, teacher_ae = build_teacher(
-                self.teacher, self._make_autoencoder, view.batch, t_pool, t_steps,
-                bs, lr, wd, seed + 7919, device,
+    def _teacher_pool(self, samples: _Samples) -> np.ndarray:
+        """The samples the teacher trains on: never the whole contaminated pool."""
+        candidates = samples.candidates
+        if self.teacher == "seed":
+            return seed_pool(samples.seed_scores, candidates, samples.pinned, float(self.seed_frac))
+        if self.teacher == "reference":
+            trusted = samples.pinned if samples.reference is None else samples.reference
+            t_pool = np.flatnonzero(trusted & candidates)
+            if len(t_pool) < 8:
+                raise ValueError(
+                    "teacher='reference' needs reference_mask (or known_normal) with >= 8 "
+                    "usable samples"
+                )
+            return t_pool
+        return np.flatnonzero(candidates)
+
+    def _build_teachers(
+        self, samples: _Samples, seed: int, device: torch.device
+    ) -> tuple[TeacherEncoder, TeacherEncoder | None, np.ndarray]:
+        """The kept teacher, the students' KD target (None without KD) and the judge's verdict.
+
+        The judging teacher trains on its own pool; with ``kd_target="random"`` the students
+        distil a separate frozen random encoder, which is also the one kept for scoring.
+        """
+        view = samples.view
+        t_pool = self._teacher_pool(samples)
+        self.teacher_dim_ = self.latent_dim_
+        bs, lr, wd = self._batch_size(), float(self.lr), float(self.weight_decay)
+        t_steps = steps_for(len(t_pool), int(self.steps[2]), bs, self.max_epochs)
+        teacher, teacher_ae = build_teacher(
+            self.teacher, self._make_autoencoder, view.batch, t_pool, t_steps,
+            bs, lr, wd, seed + 7919, device,
+        )  # fmt: skip
+        judge = self._teacher_judge(teacher_ae, view, len(view), t_pool, device)
+        use_kd = float(self.lambda_kd) > 0 or float(self.eta) > 0
+        if use_kd and self.kd_target == "random" and self.teacher != "random":
+            teacher, _ = build_teacher(
+                "random", self._make_autoencoder, view.batch, np.flatnonzero(samples.candidates),
+                0, bs, lr, wd, seed + 104_729, device,
             )  # fmt: skip
-            judge = self._teacher_judge(teacher_ae, view, n_samples, t_pool, device)
-            use_kd = float(self.lambda_kd) > 0 or float(self.eta) > 0
-            if use_kd and self.kd_target == "random" and self.teacher != "random":
-                teacher, _ = build_teacher(
-                    "random", self._make_autoencoder, view.batch, np.flatnonzero(candidates),
-                    0, bs, lr, wd, seed + 104_729, device,
-                )  # fmt: skip
-            kd_teacher: TeacherEncoder | None = teacher if use_kd else None
+        return teacher, (teacher if use_kd else None), judge
 
-            # ---- purification rounds
-            rng = np.random.default_rng(seed)
-            excluded = forbidden.copy()
-            trace: list[dict[str, Any]] = []
-            prev_flag: np.ndarray | None = None
-            c_prior: float | None = None
-            if not isinstance(self.contamination, str):
-                c_prior = float(self.contamination)
-            rounds = int(self.rounds)
-            guard = self._mode_guard(Xs, candidates, seed) if rounds > 0 else None
-            for r in range(rounds):
-                t0 = time.perf_counter()
-                pool = np.flatnonzero(~excluded)
-                k = int(min(int(self.shards), max(1, len(pool) // 64)))
-                parts = np.array_split(rng.permutation(pool), k)
-                shard_z = np.empty((k, n_samples))
-                for j, part in enumerate(parts):
-                    student = self._train_student(
-                        view, np.sort(part), round_steps, kd_teacher, seed + 101 * (r + 1) + j,
-                        device,
-                    )  # fmt: skip
-                    rec, kd = score_samples(student, kd_teacher, view.batch, n_samples, device)
-                    shard_z[j] = self._combine(rec, kd, np.sort(part))[0]
-                if c_prior is None:  # before the judge: its z measures what the seed pool lacks
-                    c_prior, method = estimate_contamination(shard_z.mean(axis=0)[candidates])
-                    self.contamination_method_ = method
-                shard_z += judge
-                rho_max = default_rho_max(c_prior) if self.rho_max is None else float(self.rho_max)
-                rho = exclusion_ratio(r, rounds, rho_max)
-                new_excluded = select_excluded(
-                    shard_z,
-                    rho,
-                    float(self.z_cut),
-                    pinned,
-                    forbidden,
-                    float(self.max_exclude),
-                    str(self.cut),
-                )
-                flagged = int((new_excluded & ~forbidden).sum())
-                if guard is not None:
-                    new_excluded = guard.spare(new_excluded, forbidden)
-                flag = new_excluded & ~forbidden
-                mean_z = shard_z.mean(axis=0)
-                trace.append(
-                    {
-                        "round": r,
-                        "shards": k,
-                        "trained_on": int(len(pool)),
-                        "rho": round(rho, 6),
-                        "kept": int((~new_excluded).sum()),
-                        "excluded": int(flag.sum()),
-                        "spared": flagged - int(flag.sum()),
-                        "excluded_indices": [int(i) for i in np.flatnonzero(flag)],
-                        "score_quantiles": _quantiles(mean_z),
-                        "seconds": round(time.perf_counter() - t0, 4),
-                    }
-                )
-                if self.verbose:
-                    print(f"[stkd] round {r}: kept {trace[-1]['kept']} excluded {flag.sum()}")
-                excluded = new_excluded
-                stop = prev_flag is not None and jaccard(flag, prev_flag) > 0.95
-                prev_flag = flag
-                if stop:
-                    break
+    def _purify(
+        self,
+        Xs: np.ndarray,
+        samples: _Samples,
+        kd_teacher: TeacherEncoder | None,
+        judge: np.ndarray,
+        rng: np.random.Generator,
+        seed: int,
+        device: torch.device,
+    ) -> tuple[np.ndarray, list[dict[str, Any]]]:
+        """Self-training rounds; returns the excluded samples and the per-round trace.
 
-            # ---- final students on the purified pool
+        Each round trains ``shards`` students on disjoint shards of what is still kept, scores
+        every sample, adds the judge's verdict and excludes by the ramp (the mode guard spares
+        crowded rows). Excluded samples may return in a later round; the rounds stop early once
+        two in a row flag nearly the same samples.
+        """
+        view, pinned, forbidden = samples.view, samples.pinned, samples.forbidden
+        candidates = samples.candidates
+        n_samples = len(view)
+        excluded = forbidden.copy()
+        trace: list[dict[str, Any]] = []
+        prev_flag: np.ndarray | None = None
+        c_prior = None if isinstance(self.contamination, str) else float(self.contamination)
+        rounds = int(self.rounds)
+        guard = self._mode_guard(Xs, candidates, seed) if rounds > 0 else None
+        for r in range(rounds):
             t0 = time.perf_counter()
             pool = np.flatnonzero(~excluded)
-            self.students_: list[STKDStudent] = []
-            self.score_stats_: list[list[float]] = []
-            final_scores = np.zeros(n_samples)
-            n_final = int(self.shards)
-            for j in range(n_final):
+            k = int(min(int(self.shards), max(1, len(pool) // 64)))
+            parts = np.array_split(rng.permutation(pool), k)
+            shard_z = np.empty((k, n_samples))
+            for j, part in enumerate(parts):
                 student = self._train_student(
-                    view, pool, final_steps, kd_teacher, seed + 50_021 + j, device
-                )
+                    view, np.sort(part), int(self.steps[0]), kd_teacher, seed + 101 * (r + 1) + j,
+                    device,
+                )  # fmt: skip
                 rec, kd = score_samples(student, kd_teacher, view.batch, n_samples, device)
-                z, stats = self._combine(rec, kd, pool)
-                self.students_.append(student)
-                self.score_stats_.append(stats)
-                final_scores += z / n_final
-            self.teacher_ = teacher
-            self.training_mask_ = ~excluded  # per sample of the view (rows or windows)
-            self.knn_refs_: torch.Tensor | None = None
-            self.knn_stats_ = [0.0, 1.0]
-            if self.view == "rows" and float(self.knn_weight) > 0:
-                self.knn_refs_ = self._sample_rows(Xs, pool, rng)
-                dist = knn_distance(Xs[pool], self.knn_refs_, int(self.knn_k))
-                self.knn_stats_ = list(robust_location_scale(dist))
-            self.gauss_mu_: np.ndarray | None = None
-            self.gauss_precision_: np.ndarray | None = None
-            self.gauss_stats_ = [0.0, 1.0]
-            if self.view == "rows" and float(self.gauss_weight) > 0:
-                self.gauss_mu_, self.gauss_precision_ = fit_gaussian(Xs[pool])
-                dist = mahalanobis_distance(Xs[pool], self.gauss_mu_, self.gauss_precision_)
-                self.gauss_stats_ = list(robust_location_scale(dist))
-            self._remember_reviews(Xs, pool, pinned & candidates, forbidden, rng)
-            if self.view == "rows":  # the same fused pass as decision_function, so they agree
-                final_scores = self._score_rows(X)
-
-            if c_prior is None:  # rounds == 0 and contamination == "auto"
-                c_prior, method = estimate_contamination(final_scores[candidates])
-                self.contamination_method_ = method
-            if isinstance(self.contamination, str):
-                est, method = estimate_contamination(final_scores[candidates])
-                self.contamination_estimate_ = est
-                self.contamination_method_ = method
-            else:
-                self.contamination_estimate_ = float(self.contamination)
-                self.contamination_method_ = "given"
-
-            if self.view == "rows":
-                self.decision_scores_ = final_scores
-            else:
-                self.decision_scores_ = self._decision_windows(X)
+                shard_z[j] = self._combine(rec, kd, np.sort(part))[0]
+            if c_prior is None:  # before the judge: its z measures what the seed pool lacks
+                c_prior, _ = estimate_contamination(shard_z.mean(axis=0)[candidates])
+            shard_z += judge
+            rho_max = default_rho_max(c_prior) if self.rho_max is None else float(self.rho_max)
+            rho = exclusion_ratio(r, rounds, rho_max)
+            new_excluded = select_excluded(
+                shard_z,
+                rho,
+                float(self.z_cut),
+                pinned,
+                forbidden,
+                float(self.max_exclude),
+                str(self.cut),
+            )
+            flagged = int((new_excluded & ~forbidden).sum())
+            if guard is not None:
+                new_excluded = guard.spare(new_excluded, forbidden)
+            flag = new_excluded & ~forbidden
             trace.append(
                 {
-                    "round": "final",
-                    "shards": n_final,
+                    "round": r,
+                    "shards": k,
                     "trained_on": int(len(pool)),
-                    "kept": int(len(pool)),
-                    "excluded": int((excluded & ~forbidden).sum()),
-                    "excluded_indices": [int(i) for i in np.flatnonzero(excluded & ~forbidden)],
-                    "score_quantiles": _quantiles(final_scores),
+                    "rho": round(rho, 6),
+                    "kept": int((~new_excluded).sum()),
+                    "excluded": int(flag.sum()),
+                    "spared": flagged - int(flag.sum()),
+                    "excluded_indices": [int(i) for i in np.flatnonzero(flag)],
+                    "score_quantiles": _quantiles(shard_z.mean(axis=0)),
                     "seconds": round(time.perf_counter() - t0, 4),
                 }
             )
-        self.purification_trace_ = trace
-        self.fit_seconds_ = round(time.perf_counter() - t_start, 4)
-        self._set_threshold()
-        return self
+            if self.verbose:
+                print(f"[stkd] round {r}: kept {trace[-1]['kept']} excluded {flag.sum()}")
+            excluded = new_excluded
+            stop = prev_flag is not None and jaccard(flag, prev_flag) > 0.95
+            prev_flag = flag
+            if stop:
+                break
+        return excluded, trace
+
+    def _train_final_students(
+        self,
+        view: RowView | WindowView,
+        pool: np.ndarray,
+        kd_teacher: TeacherEncoder | None,
+        seed: int,
+        device: torch.device,
+    ) -> np.ndarray:
+        """Train the scoring ensemble on the purified pool; returns its mean z per sample."""
+        self.students_: list[STKDStudent] = []
+        self.score_stats_: list[list[float]] = []
+        scores = np.zeros(len(view))
+        n_final = int(self.shards)
+        for j in range(n_final):
+            student = self._train_student(
+                view, pool, int(self.steps[1]), kd_teacher, seed + 50_021 + j, device
+            )
+            rec, kd = score_samples(student, kd_teacher, view.batch, len(view), device)
+            z, stats = self._combine(rec, kd, pool)
+            self.students_.append(student)
+            self.score_stats_.append(stats)
+            scores += z / n_final
+        return scores
+
+    def _fit_pool_terms(self, Xs: np.ndarray, pool: np.ndarray, rng: np.random.Generator) -> None:
+        """kNN references and the Gaussian of the purified pool, with their z statistics (rows)."""
+        self.knn_refs_: torch.Tensor | None = None
+        self.knn_stats_ = [0.0, 1.0]
+        if self.view == "rows" and float(self.knn_weight) > 0:
+            self.knn_refs_ = self._sample_rows(Xs, pool, rng)
+            dist = knn_distance(Xs[pool], self.knn_refs_, int(self.knn_k))
+            self.knn_stats_ = list(robust_location_scale(dist))
+        self.gauss_mu_: np.ndarray | None = None
+        self.gauss_precision_: np.ndarray | None = None
+        self.gauss_stats_ = [0.0, 1.0]
+        if self.view == "rows" and float(self.gauss_weight) > 0:
+            self.gauss_mu_, self.gauss_precision_ = fit_gaussian(Xs[pool])
+            dist = mahalanobis_distance(Xs[pool], self.gauss_mu_, self.gauss_precision_)
+            self.gauss_stats_ = list(robust_location_scale(dist))
+
+    def _settle_contamination(self, scores: np.ndarray) -> None:
+        """The share ``threshold_`` flags: as given, or estimated on the final scores."""
+        if isinstance(self.contamination, str):
+            est, method = estimate_contamination(scores)
+            self.contamination_estimate_ = est
+            self.contamination_method_ = method
+        else:
+            self.contamination_estimate_ = float(self.contamination)
+            self.contamination_method_ = "given"
 
     def _teacher_judge(
         self,
