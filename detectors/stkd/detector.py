@@ -160,6 +160,9 @@ class STKDDetector(BaseDetector):
         the ``mode_guard_q`` quantile of the kept pool's: it sits in a region as crowded as
         typical normal data, i.e. an operating mode that holds more than about k / refs of the
         rows, which self-training would otherwise empty round by round and then flag entirely.
+    review_memory : reviewed normals (``known_normal``) cap the score of samples as close to
+        them as pool samples sit to each other, so a dismissed false alarm is not raised again
+        by the retrained model; confirmed anomalies nearer a sample lift the cap.
     kd_target : what the students distil. "random" (default): a frozen, untrained encoder of the
         same shape, so the KD discrepancy is a random-network-distillation novelty signal that
         the students can only learn where the purified pool has data; the seed or reference
