@@ -33,33 +33,6 @@ def plant_with_a_minor_mode(n: int = 1500, d: int = 8, mode_share: float = 0.12,
     return X, kind
 
 
-def series_with_a_minor_regime(
-    n: int = 4000, d: int = 4, n_regime: int = 4, regime_len: int = 100, seed: int = 0
-):
-    """A periodic sensor series with a few segments of a second regime and a few faults.
-
-    The regime (a faster, damped oscillation around a raised level) is what a windows line
-    learns to flag when it is rare; each fault lifts one sensor for 40 rows. Returns X, the
-    regime and fault row masks (for asserts only) and the regime segments' start rows.
-    """
-    rng = np.random.default_rng(seed)
-    t = np.arange(n)
-    phase = rng.uniform(0, 2 * np.pi, d)
-    X = np.sin(2 * np.pi * t[:, None] / 50 + phase) + 0.1 * rng.normal(size=(n, d))
-    regime, fault = np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
-    slots = rng.permutation(np.arange(200, n - 300, 250))[: n_regime + 4]
-    starts = np.sort(slots[:n_regime])
-    for s in starts:
-        seg = slice(s, s + regime_len)
-        wave = 0.4 * np.sin(2 * np.pi * t[seg, None] / 9 + phase) + 1.2
-        X[seg] = wave + 0.05 * rng.normal(size=(regime_len, d))
-        regime[seg] = True
-    for s in slots[n_regime:]:
-        X[s : s + 40, 0] += 3.0
-        fault[s : s + 40] = True
-    return X, regime, fault, starts
-
-
 def correlated_rows(
     n: int, d: int, anomaly_share: float, seed: int
 ) -> tuple[np.ndarray, np.ndarray]:

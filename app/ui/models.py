@@ -176,7 +176,7 @@ with st.container(border=True):
     k2.metric(
         "Known normal",
         f"{shown.n_known_normal:,}",
-        help="Dismissed flags: kept in training; STKD no longer flags readings just like them",
+        help="Dismissed flags: kept in training; STKD (rows) no longer flags rows just like them",
     )
     k3.metric("Known anomalies", f"{shown.n_known_anomaly:,}", help="Confirmed, kept out")
     k4.metric("Threshold", f"{shown.threshold:.4g}")

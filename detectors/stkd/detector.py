@@ -75,7 +75,6 @@ KD_TARGETS = ("teacher", "random")
 SCORE_BATCH = 16384  # rows per fused scoring pass (scale, networks, pool distances)
 ROWS_BATCH = 256  # rows per gradient step (rows view)
 WINDOWS_BATCH = 128  # windows per gradient step (windows view): each is ``window`` rows
-REVIEW_STATS_SAMPLE = 10_000  # pool windows the review cap is standardized on (windows view)
 
 
 def _as_mask(mask: Any, n: int, name: str) -> np.ndarray:
@@ -97,24 +96,6 @@ def _reference_set(
         return None
     refs = refs.float().to(device)
     return refs, refs.pow(2).sum(dim=1)
-
-
-class _WindowFeatures:
-    """Windows of a view as flattened (channels x window) rows, gathered on indexing."""
-
-    def __init__(self, view: RowView | WindowView) -> None:
-        self._view = view
-
-    def __getitem__(self, idx: np.ndarray) -> np.ndarray:
-        windows = self._view.batch(torch.as_tensor(np.asarray(idx, dtype=np.int64)))
-        return windows.reshape(len(idx), -1).numpy()
-
-
-def _centred_windows(view: WindowView, rows: np.ndarray) -> WindowView:
-    """The window of ``view``'s series centred on each of ``rows`` (shifted in at the ends)."""
-    last = len(view.series) - view.window
-    starts = np.clip(np.asarray(rows, dtype=np.int64) - view.window // 2, 0, last)
-    return WindowView(view.series, starts, view.window)
 
 
 @dataclass
@@ -160,9 +141,9 @@ class STKDDetector(BaseDetector):
         the ``mode_guard_q`` quantile of the kept pool's: it sits in a region as crowded as
         typical normal data, i.e. an operating mode that holds more than about k / refs of the
         rows, which self-training would otherwise empty round by round and then flag entirely.
-    review_memory : reviewed normals (``known_normal``) cap the score of samples as close to
-        them as pool samples sit to each other, so a dismissed false alarm is not raised again
-        by the retrained model; confirmed anomalies nearer a sample lift the cap.
+    review_memory : rows view: reviewed normals (``known_normal``) cap the score of rows as
+        close to them as pool rows sit to each other, so a dismissed false alarm is not raised
+        again by the retrained model; a confirmed anomaly nearer a row lifts the cap.
     kd_target : what the students distil. "random" (default): a frozen, untrained encoder of the
         same shape, so the KD discrepancy is a random-network-distillation novelty signal that
         the students can only learn where the purified pool has data; the seed or reference
@@ -370,11 +351,11 @@ class STKDDetector(BaseDetector):
             self.teacher_ = teacher
             self.training_mask_ = ~excluded  # per sample of the view (rows or windows)
             self._fit_pool_terms(Xs, pool, rng)
-            self._remember_reviews(Xs, samples.view, pool, known_normal, known_anomaly, rng)
+            self._remember_reviews(
+                Xs, pool, samples.pinned & samples.candidates, samples.forbidden, rng
+            )
             if self.view == "rows":  # the same fused pass as decision_function, so they agree
                 scores = self._score_rows(X)
-            else:
-                scores = self._cap_windows(samples.view, scores)
             self._settle_contamination(scores[samples.candidates])
             self.decision_scores_ = scores if self.view == "rows" else self._decision_windows(X)
             left_out = np.flatnonzero(excluded & samples.candidates)
@@ -662,93 +643,41 @@ class STKDDetector(BaseDetector):
     def _remember_reviews(
         self,
         Xs: np.ndarray,
-        view: RowView | WindowView,
         pool: np.ndarray,
         reviewed: np.ndarray,
         confirmed: np.ndarray,
         rng: np.random.Generator,
     ) -> None:
-        """Keep reviewed normal rows (``known_normal``) as references that cap the score.
+        """Keep reviewed normals (``known_normal``) as references that cap the score (rows view).
 
-        Pinning a false alarm keeps it in training, but a handful of samples among thousands
-        barely moves the students or the pool Gaussian, so the alarm's near-duplicates kept
-        alarming after the retrain. A sample as close to a reviewed normal as pool samples sit
-        to their own references is now scored no higher than that distance's robust z: what an
-        engineer dismissed stays dismissed, and samples far from every review keep their score.
-        Confirmed anomalies (``known_anomaly``) are kept too: a sample nearer one of them than
-        to any reviewed normal is never capped, so the nearest verdict wins. In the windows view
-        a reviewed row stands for the window centred on it (the context the reviewer saw), and
-        windows are compared as flattened (channels x window) vectors.
+        Pinning a false alarm keeps it in training, but a handful of rows among thousands barely
+        moves the students or the pool Gaussian, so the alarm's near-duplicates kept alarming
+        after the retrain. A row as close to a reviewed normal as pool rows sit to their own
+        references is now scored no higher than that distance's robust z: what an engineer
+        dismissed stays dismissed, and rows far from every review keep their score. Confirmed
+        anomalies (``known_anomaly``) are kept too: a row nearer one of them than to any reviewed
+        normal is never capped, so the nearest verdict wins.
         """
         self.review_refs_: torch.Tensor | None = None
         self.confirmed_refs_: torch.Tensor | None = None
         self.review_stats_ = [0.0, 1.0]
-        if not self.review_memory or not reviewed.any():
+        reviewed_idx = np.flatnonzero(reviewed)
+        if self.view != "rows" or not self.review_memory or len(reviewed_idx) == 0:
             return
-        review_rows, fault_rows = np.flatnonzero(reviewed), np.flatnonzero(confirmed)
-        samples: np.ndarray | _WindowFeatures
-        reviews: np.ndarray | _WindowFeatures
-        faults: np.ndarray | _WindowFeatures
-        if isinstance(view, RowView):
-            samples = reviews = faults = Xs
-            review_idx, fault_idx = review_rows, fault_rows
-        else:
-            samples = _WindowFeatures(view)
-            reviews = _WindowFeatures(_centred_windows(view, review_rows))
-            faults = _WindowFeatures(_centred_windows(view, fault_rows))
-            review_idx, fault_idx = np.arange(len(review_rows)), np.arange(len(fault_rows))
-            if len(pool) > REVIEW_STATS_SAMPLE:  # bounds the statistics pass at any length
-                pool = np.sort(rng.choice(pool, size=REVIEW_STATS_SAMPLE, replace=False))
-        self.review_refs_ = self._sample_rows(reviews, review_idx, rng)
-        if len(fault_idx):
-            self.confirmed_refs_ = self._sample_rows(faults, fault_idx, rng)
+        self.review_refs_ = self._sample_rows(Xs, reviewed_idx, rng)
+        if confirmed.any():
+            self.confirmed_refs_ = self._sample_rows(Xs, np.flatnonzero(confirmed), rng)
         refs = self.knn_refs_
         if refs is None:
-            refs = self._sample_rows(samples, pool, rng)
-        self.review_stats_ = list(robust_location_scale(knn_distance(samples[pool], refs, 1)))
+            refs = self._sample_rows(Xs, pool, rng)
+        self.review_stats_ = list(robust_location_scale(knn_distance(Xs[pool], refs, 1)))
 
     def _sample_rows(
-        self, features: np.ndarray | _WindowFeatures, idx: np.ndarray, rng: np.random.Generator
+        self, Xs: np.ndarray, idx: np.ndarray, rng: np.random.Generator
     ) -> torch.Tensor:
-        """At most ``knn_refs`` of the samples ``idx``, in order, as a tensor."""
+        """At most ``knn_refs`` of the rows ``idx``, in row order, as a float32 tensor."""
         take = np.sort(rng.choice(idx, size=min(int(self.knn_refs), len(idx)), replace=False))
-        return torch.from_numpy(features[take].copy())
-
-    def _review_cap(
-        self,
-        total: torch.Tensor,
-        x: torch.Tensor,
-        review: tuple[torch.Tensor, torch.Tensor],
-        confirmed: tuple[torch.Tensor, torch.Tensor] | None,
-    ) -> torch.Tensor:
-        """``total`` capped at the robust z of each sample's distance to the nearest review,
-        except where a confirmed fault is nearer (see ``_remember_reviews``)."""
-        loc, sc = self.review_stats_
-        dist = knn_distance_t(x, *review, 1).double()
-        capped = torch.minimum(total, (dist - loc) / sc)
-        if confirmed is not None:
-            nearer_a_fault = knn_distance_t(x, *confirmed, 1).double() < dist
-            capped = torch.where(nearer_a_fault, total, capped)
-        return capped
-
-    @torch.no_grad()
-    def _cap_windows(self, view: RowView | WindowView, scores: np.ndarray) -> np.ndarray:
-        """Windows view: window scores with the review cap applied (unchanged without reviews)."""
-        device = self._device()
-        review = _reference_set(self.review_refs_, device)
-        if review is None:
-            return scores
-        confirmed = _reference_set(self.confirmed_refs_, device)
-        out = np.asarray(scores, dtype=np.float64).copy()
-        step = max(1, SCORE_BATCH // int(self.window))
-        for start in range(0, len(view), step):
-            idx = torch.arange(start, min(start + step, len(view)))
-            x = view.batch(idx).reshape(len(idx), -1).to(device)
-            total = torch.from_numpy(out[start : start + len(idx)]).to(device)
-            out[start : start + len(idx)] = (
-                self._review_cap(total, x, review, confirmed).cpu().numpy()
-            )
-        return out
+        return torch.from_numpy(Xs[take].copy())
 
     def _train_student(
         self,
@@ -841,7 +770,13 @@ class STKDDetector(BaseDetector):
                 dist = knn_distance_t(xt, *knn, int(self.knn_k)).double()
                 total += float(self.knn_weight) * (dist - loc) / sc
             if review is not None:
-                total = self._review_cap(total, xt, review, confirmed)
+                loc, sc = self.review_stats_
+                dist = knn_distance_t(xt, *review, 1).double()
+                capped = torch.minimum(total, (dist - loc) / sc)
+                if confirmed is not None:
+                    nearer_a_fault = knn_distance_t(xt, *confirmed, 1).double() < dist
+                    capped = torch.where(nearer_a_fault, total, capped)
+                total = capped
             out[start : start + len(xt)] = total.cpu().numpy()
         return out
 
@@ -849,8 +784,7 @@ class STKDDetector(BaseDetector):
         n = X.shape[0]
         series = pad_series(self._scale(X), int(self.window))
         starts = window_starts(series.shape[0], int(self.window), 1)
-        view = self._view(series, starts)
-        win = self._cap_windows(view, self._score_view(view))
+        win = self._score_view(self._view(series, starts))
         return rows_from_windows(win, starts, int(self.window), series.shape[0], self.row_agg)[:n]
 
     def decision_function(self, X: Any) -> np.ndarray:

@@ -10,7 +10,7 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from detectors import STKDDetector, explain, load_detector, save_detector
-from tests.seeding import plant_with_a_minor_mode, series_with_a_minor_regime
+from tests.seeding import plant_with_a_minor_mode
 
 # A small budget keeps each fit around a second on two cores; behaviours, not accuracy records.
 FAST = {"steps": (120, 200, 150), "shards": 2, "rounds": 3, "random_state": 0}
@@ -392,41 +392,6 @@ def test_dismissed_false_alarms_stop_their_near_duplicates_alarming(tmp_path: Pa
     save_detector(remembering, tmp_path / "m")
     loaded = load_detector(tmp_path / "m")
     np.testing.assert_array_equal(loaded.decision_function(X), remembering.decision_function(X))
-
-
-def test_windows_view_dismissals_stop_the_rest_of_a_regime_alarming(tmp_path: Path):
-    # Four 100-row segments of a second regime (10 % of the series): a windows line flags all.
-    X, regime, fault, starts = series_with_a_minor_regime(seed=0)
-    params = {
-        "view": "windows", "window": 24, "stride": 4, "steps": (60, 120, 80), "shards": 2,
-        "rounds": 2, "contamination": "auto", "random_state": 0,
-    }  # fmt: skip
-    dismissed = np.zeros(len(X), dtype=bool)
-    dismissed[starts[0] + 40 : starts[0] + 45] = True  # five alarms inside one segment
-    rest = regime.copy()
-    rest[starts[0] : starts[0] + 100] = False  # the three segments nobody reviewed
-    forgetful = STKDDetector(**params, review_memory=False).fit(X, known_normal=dismissed)
-    assert forgetful.labels_[rest].mean() > 0.9
-    remembering = STKDDetector(**params).fit(X, known_normal=dismissed)
-    # What is left flagged are the segments' edges, whose windows straddle both regimes.
-    assert remembering.labels_[rest].mean() < 0.5
-    assert remembering.labels_[fault].mean() > 0.9
-    save_detector(remembering, tmp_path / "m")
-    loaded = load_detector(tmp_path / "m")
-    np.testing.assert_array_equal(loaded.decision_function(X), remembering.decision_function(X))
-
-
-def test_a_reviewed_row_stands_for_the_window_centred_on_it():
-    import torch
-
-    from detectors.stkd.detector import _centred_windows
-    from detectors.stkd.windows import WindowView
-
-    series = torch.arange(40, dtype=torch.float32).reshape(20, 2)
-    view = WindowView(series, np.arange(0, 13, 4), 8)
-    centred = _centred_windows(view, np.array([0, 10, 19]))
-    assert centred.starts.tolist() == [0, 6, 12]  # clipped at both ends of the series
-    assert centred.batch(torch.tensor([1]))[0, 0].tolist() == series[6:14, 0].tolist()
 
 
 def test_the_nearest_review_wins_between_a_dismissal_and_a_confirmed_fault():
