@@ -22,17 +22,21 @@ SELF_TOL = 1e-5  # squared distance (relative to 1 + |q|^2) below which a refere
 
 
 @torch.no_grad()
-def knn_distance_t(q: torch.Tensor, refs: torch.Tensor, r2: torch.Tensor, k: int) -> torch.Tensor:
+def knn_distance_t(
+    q: torch.Tensor, refs: torch.Tensor, r2: torch.Tensor, k: int, skip_self: bool = True
+) -> torch.Tensor:
     """Mean distance of each row of ``q`` to its ``k`` nearest ``refs`` (float32, one batch).
 
-    A reference at (numerically) zero distance is taken to be the query itself, or an exact
-    duplicate of it, and skipped; the float32 expansion |q|^2 - 2 q.r + |r|^2 leaves ~1e-6
+    With ``skip_self``, a reference at (numerically) zero distance is taken to be the query
+    itself, or an exact duplicate of it, and skipped (a reviewed row, by contrast, is its own
+    nearest review); the float32 expansion |q|^2 - 2 q.r + |r|^2 leaves ~1e-6
     relative error, hence the relative tolerance. ``k`` = 1 uses a plain minimum, which is ~10x
     cheaper than ``topk`` on CPU (topk dominated the scoring time at 1M rows).
     """
     q2 = q.pow(2).sum(dim=1, keepdim=True)
     d2 = torch.addmm(r2, q, refs.T, alpha=-2.0).add_(q2)
-    d2.masked_fill_(d2 <= SELF_TOL * (1.0 + q2), float("inf"))
+    if skip_self:
+        d2.masked_fill_(d2 <= SELF_TOL * (1.0 + q2), float("inf"))
     kk = min(int(k), refs.shape[0])
     if kk == 1:
         near = d2.min(dim=1, keepdim=True).values
@@ -44,7 +48,11 @@ def knn_distance_t(q: torch.Tensor, refs: torch.Tensor, r2: torch.Tensor, k: int
 
 @torch.no_grad()
 def knn_distance(
-    queries: np.ndarray, refs: torch.Tensor, k: int, batch_size: int = 16384
+    queries: np.ndarray,
+    refs: torch.Tensor,
+    k: int,
+    batch_size: int = 16384,
+    skip_self: bool = True,
 ) -> np.ndarray:
     """``knn_distance_t`` over a numpy array, in bounded-memory batches."""
     refs = refs.float()
@@ -52,7 +60,7 @@ def knn_distance(
     out = np.empty(len(queries))
     for start in range(0, len(queries), batch_size):
         q = torch.as_tensor(np.asarray(queries[start : start + batch_size], dtype=np.float32))
-        out[start : start + len(q)] = knn_distance_t(q, refs, r2, k).double().numpy()
+        out[start : start + len(q)] = knn_distance_t(q, refs, r2, k, skip_self).double().numpy()
     return out
 
 

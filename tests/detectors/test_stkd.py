@@ -408,12 +408,45 @@ def test_the_nearest_review_wins_between_a_dismissal_and_a_confirmed_fault():
     uncapped.review_refs_ = None
     raw = uncapped.decision_function(X)
     Xs = det._scale(det._check_X(X))
-    to_dismissed = knn_distance(Xs, det.review_refs_, 1)
-    nearer_a_fault = knn_distance(Xs, det.confirmed_refs_, 1) < to_dismissed
+    to_dismissed = knn_distance(Xs, det.review_refs_, 1, skip_self=False)
+    nearer_a_fault = knn_distance(Xs, det.confirmed_refs_, 1, skip_self=False) < to_dismissed
     assert nearer_a_fault[mode[10:]].any() and (~nearer_a_fault[mode[10:]]).any()
-    loc, sc = det.review_stats_
-    expected = np.where(nearer_a_fault, raw, np.minimum(raw, (to_dismissed - loc) / sc))
+    loc, sc, reach = det.review_stats_
+    beyond = to_dismissed > reach
+    assert beyond[kind == 2].all() and (~beyond[mode]).mean() > 0.9  # faults lie past the fence
+    capped = np.where(beyond, raw, np.minimum(raw, (to_dismissed - loc) / sc))
+    expected = np.where(nearer_a_fault, raw, capped)
     np.testing.assert_allclose(det.decision_function(X), expected, rtol=1e-6, atol=1e-9)
+
+
+@pytest.mark.slow
+def test_dismissed_false_alarms_do_not_silence_faults_unlike_them():
+    """Measured on the demo's conveyor-c: an unbounded cap cut next-day recall from 66 % to 28 %."""
+    from datetime import UTC, date, datetime
+
+    from app.demo.simulator import generate_day, generate_history
+    from app.demo.specs import get_demo_line
+
+    line = get_demo_line("conveyor-c")
+    history = generate_history(line, datetime(2026, 11, 22, tzinfo=UTC), 14, 7)
+    next_day = generate_day(line, date(2026, 12, 6), 7)
+    X = history.frame.drop(columns="timestamp").to_numpy(float)
+    X_next = next_day.frame.drop(columns="timestamp").to_numpy(float)
+    faulty, faulty_next = history.truth.is_anomaly.to_numpy(), next_day.truth.is_anomaly.to_numpy()
+    params = {"contamination": "auto", "random_state": 0}
+    first = STKDDetector(**params).fit(X)
+    false_alarms = np.flatnonzero(first.labels_.astype(bool) & ~faulty)
+    dismissed = np.zeros(len(X), dtype=bool)
+    dismissed[false_alarms[:50]] = True  # the first fifty, as an engineer meets them
+
+    def caught(det: STKDDetector) -> float:
+        return float((det.decision_function(X_next) > det.threshold_)[faulty_next].mean())
+
+    remembering = STKDDetector(**params).fit(X, known_normal=dismissed)
+    forgetful = STKDDetector(**params, review_memory=False).fit(X, known_normal=dismissed)
+    assert caught(remembering) >= caught(forgetful) - 0.05
+    assert not remembering.labels_[dismissed].any()  # and what was dismissed stays dismissed
+    assert forgetful.labels_[dismissed].mean() > 0.5
 
 
 def test_mode_guard_spares_only_flagged_rows_in_crowded_regions():
