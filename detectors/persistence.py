@@ -200,7 +200,7 @@ def _load_stkd(directory: Path) -> STKDDetector:
     # Written before reviewed normals capped the score: such a model has no review references.
     det.review_refs_ = tensors.get("fitted.review_refs")
     det.confirmed_refs_ = tensors.get("fitted.confirmed_refs")
-    det.review_stats_ = fitted.get("review_stats_", [0.0, 1.0])
+    det.review_stats_ = fitted.get("review_stats_", [0.0, 1.0, 0.0])
     det.gauss_mu_ = det.gauss_precision_ = None
     if "fitted.gauss_mu" in tensors:
         det.gauss_mu_ = tensors["fitted.gauss_mu"].numpy()

@@ -106,8 +106,9 @@ def _enqueue(rt: _Runtime, job: str, line_id: int | None, key: str) -> None:
 def enqueue_retrain(line_id: int, *, now: datetime | None = None) -> None:
     """Queue a retrain of the line for the cron slot that just fired.
 
-    ``now`` is the firing time (the clock by default); the slot it falls in, not the
-    clock, names the run, so a second firing of the same slot adds nothing.
+    ``now`` is the firing time (the clock by default). The run is named by the cron slot it
+    stands for, so a second firing of the same slot adds nothing; with no slot within the
+    look-back (a firing far off schedule), by its minute.
     """
     rt = _rt()
     now = now or datetime.now(UTC)

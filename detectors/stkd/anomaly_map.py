@@ -28,10 +28,10 @@ def knn_distance_t(
     """Mean distance of each row of ``q`` to its ``k`` nearest ``refs`` (float32, one batch).
 
     With ``skip_self``, a reference at (numerically) zero distance is taken to be the query
-    itself, or an exact duplicate of it, and skipped (a reviewed row, by contrast, is its own
-    nearest review); the float32 expansion |q|^2 - 2 q.r + |r|^2 leaves ~1e-6
-    relative error, hence the relative tolerance. ``k`` = 1 uses a plain minimum, which is ~10x
-    cheaper than ``topk`` on CPU (topk dominated the scoring time at 1M rows).
+    itself, or an exact duplicate of it, and skipped; the float32 expansion |q|^2 - 2 q.r + |r|^2
+    leaves ~1e-6 relative error, hence the relative tolerance. Reviews turn it off: a reviewed
+    row is its own nearest review. ``k`` = 1 uses a plain minimum, which is ~10x cheaper than
+    ``topk`` on CPU (topk dominated the scoring time at 1M rows).
     """
     q2 = q.pow(2).sum(dim=1, keepdim=True)
     d2 = torch.addmm(r2, q, refs.T, alpha=-2.0).add_(q2)

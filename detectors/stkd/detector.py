@@ -664,7 +664,7 @@ class STKDDetector(BaseDetector):
         """
         self.review_refs_: torch.Tensor | None = None
         self.confirmed_refs_: torch.Tensor | None = None
-        self.review_stats_ = [0.0, 1.0]
+        self.review_stats_ = [0.0, 1.0, 0.0]  # used only with review references
         reviewed_idx = np.flatnonzero(reviewed)
         if self.view != "rows" or not self.review_memory or len(reviewed_idx) == 0:
             return
@@ -677,14 +677,6 @@ class STKDDetector(BaseDetector):
         dist = knn_distance(Xs[pool], refs, 1)
         q1, q3 = np.percentile(dist, [25, 75])
         self.review_stats_ = [*robust_location_scale(dist), float(q3 + 3.0 * (q3 - q1))]
-
-    def _review_bounds(self) -> tuple[float, float, float]:
-        """Location and scale of the cap's z, and the distance beyond which it never applies.
-
-        Models saved before the bound carry two values and are scored as they were fitted.
-        """
-        loc, sc, *rest = self.review_stats_
-        return float(loc), float(sc), float(rest[0]) if rest else float("inf")
 
     def _sample_rows(
         self, Xs: np.ndarray, idx: np.ndarray, rng: np.random.Generator
@@ -784,7 +776,7 @@ class STKDDetector(BaseDetector):
                 dist = knn_distance_t(xt, *knn, int(self.knn_k)).double()
                 total += float(self.knn_weight) * (dist - loc) / sc
             if review is not None:
-                loc, sc, reach = self._review_bounds()
+                loc, sc, reach = self.review_stats_
                 dist = knn_distance_t(xt, *review, 1, skip_self=False).double()
                 capped = torch.where(dist <= reach, torch.minimum(total, (dist - loc) / sc), total)
                 if confirmed is not None:
