@@ -157,6 +157,11 @@ def _save_stkd(det: STKDDetector, directory: Path) -> list[str]:
         )
     if det.knn_refs_ is not None:
         tensors["fitted.knn_refs"] = det.knn_refs_.contiguous()
+    if det.knn_frame_ is not None:
+        lo, span, soft = det.knn_frame_
+        tensors["fitted.knn_lo"] = torch.from_numpy(np.ascontiguousarray(lo))
+        tensors["fitted.knn_span"] = torch.from_numpy(np.ascontiguousarray(span))
+        tensors["fitted.knn_soft"] = torch.tensor([soft], dtype=torch.float64)
     for name in ("review_refs", "confirmed_refs"):
         if getattr(det, f"{name}_") is not None:
             tensors[f"fitted.{name}"] = getattr(det, f"{name}_").contiguous()
@@ -173,6 +178,8 @@ def _load_stkd(directory: Path) -> STKDDetector:
     params.setdefault("kd_target", "teacher")
     # Written before the operating-mode guard existed: those pools were purified without it.
     params.setdefault("mode_guard_k", 0)
+    # Written before the angular kNN term: their kNN term measured robust-scaled rows.
+    params.setdefault("knn_space", "euclid")
     params["steps"] = tuple(params["steps"])
     if params.get("hidden") is not None:
         params["hidden"] = tuple(params["hidden"])
@@ -197,6 +204,13 @@ def _load_stkd(directory: Path) -> STKDDetector:
     det.decision_scores_ = tensors["fitted.decision_scores"].numpy().astype(np.float64)
     det.training_mask_ = tensors["fitted.training_mask"].numpy().astype(bool)
     det.knn_refs_ = tensors.get("fitted.knn_refs")
+    det.knn_frame_ = None  # written before the angular kNN term: Euclidean (knn_space below)
+    if "fitted.knn_lo" in tensors:
+        det.knn_frame_ = (
+            tensors["fitted.knn_lo"].numpy(),
+            tensors["fitted.knn_span"].numpy(),
+            float(tensors["fitted.knn_soft"].item()),
+        )
     # Written before reviewed normals capped the score: such a model has no review references.
     det.review_refs_ = tensors.get("fitted.review_refs")
     det.confirmed_refs_ = tensors.get("fitted.confirmed_refs")

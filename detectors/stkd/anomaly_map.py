@@ -1,24 +1,32 @@
 """How STKD's parts become one anomaly score.
 
-score = mean over final students of [ z(recon error) + eta * z(student-teacher discrepancy) ]
-        + knn_weight * z(distance to the purified pool)
+score = mean over final students of [ z(recon error) + eta * z(student-target discrepancy) ]
+        + gauss_weight * z(Mahalanobis distance to the purified pool)
+        + knn_weight * z(distance to the nearest purified-pool reference)
 
 Every z is a robust z-score (median / MAD) taken on the purified training pool, so the parts are
 on one scale and a score of ~0 means "typical of what the model kept as normal".
 
-The pool-distance term is our addition to the reconstruction (methods.md marks the STKD design as
-[R]): the mean distance to the k nearest of at most ``knn_refs`` samples drawn from the purified
-pool. Because the references come from the purified pool, a dense cluster of anomalies (which
-makes plain kNN fail under heavy contamination) has few or no references. Cost is O(n * refs * d),
-linear in n.
+The pool-distance terms are our addition to the reconstruction (methods.md marks the STKD design
+as [R]). The kNN term measures the mean distance to the k nearest of at most ``knn_refs`` samples
+drawn from the purified pool. Because the references come from the purified pool, a dense cluster
+of anomalies (which makes plain kNN fail under heavy contamination) has few or no references.
+By default it measures in the *angular* view (``angle_frame`` / ``to_angle_t``): each row
+rescaled to its share of the fitted range from the per-feature minimum, then divided by its
+length plus the median row length. That weighs the mix of readings more than their level, which
+the Mahalanobis and reconstruction terms already weigh (README.md, "The angular kNN term").
+Cost is O(n * refs * d), linear in n.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import numpy as np
 import torch
 
 SELF_TOL = 1e-5  # squared distance (relative to 1 + |q|^2) below which a reference is the query
+ANGLE_SOFTENING = 1.0  # added to row lengths in the angular view, in median row lengths
 
 
 @torch.no_grad()
@@ -53,15 +61,52 @@ def knn_distance(
     k: int,
     batch_size: int = 16384,
     skip_self: bool = True,
+    space: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> np.ndarray:
-    """``knn_distance_t`` over a numpy array, in bounded-memory batches."""
-    refs = refs.float()
+    """``knn_distance_t`` over a numpy array, in bounded-memory batches.
+
+    ``space`` maps each batch of queries (and the refs, once) into the space the distance is
+    measured in, so a transformed copy of all queries is never held at once.
+    """
+    refs = refs.float() if space is None else space(refs.float())
     r2 = refs.pow(2).sum(dim=1)
     out = np.empty(len(queries))
     for start in range(0, len(queries), batch_size):
         q = torch.as_tensor(np.asarray(queries[start : start + batch_size], dtype=np.float32))
+        if space is not None:
+            q = space(q)
         out[start : start + len(q)] = knn_distance_t(q, refs, r2, k, skip_self).double().numpy()
     return out
+
+
+def angle_frame(Xs: np.ndarray, seed: int = 0) -> tuple[np.ndarray, np.ndarray, float]:
+    """The frame of the angular view: per-feature minimum and range of the fitted rows, and the
+    softening length.
+
+    The origin is the corner of the fitted data, not its centre, so a direction says how each
+    reading sits within its own range relative to the others. Near the corner (a machine idling
+    with every reading low) a direction is mostly noise, so lengths get ``ANGLE_SOFTENING`` x the
+    median row length added before dividing: such rows shrink toward the corner instead of
+    scattering over the sphere, and a row of median length lands at half the unit length. (With
+    0.1 instead of 1, a line idling 10 % of the time at the corner had 99.7 % of its idle rows
+    flagged and lost almost all fault recall; README.md.) A constant feature gets range 1.
+    """
+    lo = Xs.min(axis=0).astype(np.float32)
+    span = (Xs.max(axis=0) - lo).astype(np.float32)
+    span[~(span > 0)] = 1.0
+    sample = Xs
+    if len(Xs) > 50_000:
+        sample = Xs[np.sort(np.random.default_rng(seed).choice(len(Xs), 50_000, replace=False))]
+    lengths = np.linalg.norm(np.clip((sample - lo) / span, 0.0, None), axis=1)
+    return lo, span, float(ANGLE_SOFTENING * np.median(lengths))
+
+
+@torch.no_grad()
+def to_angle_t(x: torch.Tensor, lo: torch.Tensor, span: torch.Tensor, soft: float) -> torch.Tensor:
+    """Rows in the angular view: their share of the fitted range (below it clipped to 0), divided
+    by their length plus ``soft``: unit length far from the corner, shrinking to it near it."""
+    u = ((x - lo) / span).clamp_min_(0.0)
+    return u / (u.norm(dim=1, keepdim=True) + soft).clamp_min_(1e-6)
 
 
 def fit_gaussian(pool: np.ndarray, shrinkage: float = 0.1) -> tuple[np.ndarray, np.ndarray]:

@@ -13,6 +13,7 @@ pool.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,11 +31,13 @@ from detectors.common import (
     torch_threads,
 )
 from detectors.stkd.anomaly_map import (
+    angle_frame,
     fit_gaussian,
     knn_distance,
     knn_distance_t,
     mahalanobis_distance,
     mahalanobis_distance_t,
+    to_angle_t,
     whitening_factor,
 )
 from detectors.stkd.purification import (
@@ -72,6 +75,7 @@ from detectors.stkd.windows import (
 )
 
 KD_TARGETS = ("teacher", "random")
+KNN_SPACES = ("angle", "euclid")
 SCORE_BATCH = 16384  # rows per fused scoring pass (scale, networks, pool distances)
 ROWS_BATCH = 256  # rows per gradient step (rows view)
 WINDOWS_BATCH = 128  # windows per gradient step (windows view): each is ``window`` rows
@@ -89,12 +93,17 @@ def _as_mask(mask: Any, n: int, name: str) -> np.ndarray:
 
 
 def _reference_set(
-    refs: torch.Tensor | None, device: torch.device
+    refs: torch.Tensor | None,
+    device: torch.device,
+    space: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor] | None:
-    """Reference rows and their squared norms on ``device``, as the kNN kernel takes them."""
+    """Reference rows (mapped into ``space``) and their squared norms on ``device``, as the kNN
+    kernel takes them."""
     if refs is None:
         return None
     refs = refs.float().to(device)
+    if space is not None:
+        refs = space(refs)
     return refs, refs.pow(2).sum(dim=1)
 
 
@@ -157,6 +166,12 @@ class STKDDetector(BaseDetector):
         with ``window``, ``stride`` and ``row_agg`` = "mean" | "max" to map back to rows).
     knn_weight, knn_k, knn_refs : weight of the purified-pool distance term in the score (rows
         view only; 0 disables it), its neighbours and the number of pool references kept.
+    knn_space : where that distance is measured. "angle" (default): each row as its share of the
+        fitted range from the per-feature minimum, divided by its length plus the median row
+        length, so the term weighs the mix of readings more than their level, which the
+        Mahalanobis and reconstruction terms already weigh; a fault that shifts one reading
+        against the others stands out even when it is as common as normal operation.
+        "euclid": the robust-scaled rows themselves (the default before 2026-12-07).
     steps : (per round-student, final student, teacher) gradient-step budgets; ``max_epochs``
         caps passes over small pools.
     batch_size : samples per gradient step; None takes 256 rows in the rows view and 128 in the
@@ -182,9 +197,10 @@ class STKDDetector(BaseDetector):
         window: int = 32,
         stride: int = 4,
         row_agg: str = "mean",
-        knn_weight: float = 1.0,
+        knn_weight: float = 2.0,
         knn_k: int = 1,
         knn_refs: int = 256,
+        knn_space: str = "angle",
         gauss_weight: float = 1.0,
         judge_weight: float = 1.0,
         kd_target: str = "random",
@@ -222,6 +238,7 @@ class STKDDetector(BaseDetector):
         self.knn_weight = knn_weight
         self.knn_k = knn_k
         self.knn_refs = knn_refs
+        self.knn_space = knn_space
         self.gauss_weight = gauss_weight
         self.judge_weight = judge_weight
         self.kd_target = kd_target
@@ -255,6 +272,8 @@ class STKDDetector(BaseDetector):
             raise ValueError(f"teacher must be one of {TEACHER_KINDS}, got {self.teacher!r}")
         if self.kd_target not in KD_TARGETS:
             raise ValueError(f"kd_target must be one of {KD_TARGETS}, got {self.kd_target!r}")
+        if self.knn_space not in KNN_SPACES:
+            raise ValueError(f"knn_space must be one of {KNN_SPACES}, got {self.knn_space!r}")
         if self.cut not in ("fence", "z"):
             raise ValueError(f"cut must be 'fence' or 'z', got {self.cut!r}")
         if self.row_agg not in ("mean", "max"):
@@ -350,7 +369,7 @@ class STKDDetector(BaseDetector):
             scores = self._train_final_students(samples.view, pool, kd_teacher, seed, device)
             self.teacher_ = teacher
             self.training_mask_ = ~excluded  # per sample of the view (rows or windows)
-            self._fit_pool_terms(Xs, pool, rng)
+            self._fit_pool_terms(Xs, pool, samples.candidates, rng)
             self._remember_reviews(
                 Xs, pool, samples.pinned & samples.candidates, samples.forbidden, rng
             )
@@ -578,13 +597,24 @@ class STKDDetector(BaseDetector):
             scores += z / n_final
         return scores
 
-    def _fit_pool_terms(self, Xs: np.ndarray, pool: np.ndarray, rng: np.random.Generator) -> None:
-        """kNN references and the Gaussian of the purified pool, with their z statistics (rows)."""
+    def _fit_pool_terms(
+        self, Xs: np.ndarray, pool: np.ndarray, candidates: np.ndarray, rng: np.random.Generator
+    ) -> None:
+        """kNN references and the Gaussian of the purified pool, with their z statistics (rows).
+
+        ``knn_refs_`` stay robust-scaled rows (the review memory measures from them too); the
+        angular frame is taken on every candidate row, so the pool's own extremes do not move it.
+        """
         self.knn_refs_: torch.Tensor | None = None
+        self.knn_frame_: tuple[np.ndarray, np.ndarray, float] | None = None
         self.knn_stats_ = [0.0, 1.0]
         if self.view == "rows" and float(self.knn_weight) > 0:
             self.knn_refs_ = self._sample_rows(Xs, pool, rng)
-            dist = knn_distance(Xs[pool], self.knn_refs_, int(self.knn_k))
+            if self.knn_space == "angle":
+                rows = Xs if candidates.all() else Xs[candidates]
+                self.knn_frame_ = angle_frame(rows, seed=self._seed() + 41)
+            space = self._knn_space_fn(torch.device("cpu"))
+            dist = knn_distance(Xs[pool], self.knn_refs_, int(self.knn_k), space=space)
             self.knn_stats_ = list(robust_location_scale(dist))
         self.gauss_mu_: np.ndarray | None = None
         self.gauss_precision_: np.ndarray | None = None
@@ -678,6 +708,14 @@ class STKDDetector(BaseDetector):
         q1, q3 = np.percentile(dist, [25, 75])
         self.review_stats_ = [*robust_location_scale(dist), float(q3 + 3.0 * (q3 - q1))]
 
+    def _knn_space_fn(self, device: torch.device) -> Callable[[torch.Tensor], torch.Tensor] | None:
+        """The map into the kNN term's space (None: the robust-scaled rows themselves)."""
+        if self.knn_frame_ is None:
+            return None
+        lo, span = (torch.as_tensor(a, dtype=torch.float32).to(device) for a in self.knn_frame_[:2])
+        soft = float(self.knn_frame_[2])
+        return lambda x: to_angle_t(x, lo, span, soft)
+
     def _sample_rows(
         self, Xs: np.ndarray, idx: np.ndarray, rng: np.random.Generator
     ) -> torch.Tensor:
@@ -753,7 +791,8 @@ class STKDDetector(BaseDetector):
         if self.gauss_mu_ is not None:
             mu = torch.as_tensor(np.asarray(self.gauss_mu_), dtype=torch.float32).to(device)
             gauss = (mu, whitening_factor(self.gauss_precision_).to(device))
-        knn = _reference_set(self.knn_refs_, device)
+        knn_space = self._knn_space_fn(device)
+        knn = _reference_set(self.knn_refs_, device, knn_space)
         review = _reference_set(self.review_refs_, device)
         confirmed = _reference_set(self.confirmed_refs_, device)
         out = np.empty(len(X))
@@ -773,7 +812,8 @@ class STKDDetector(BaseDetector):
                 total += float(self.gauss_weight) * (dist - loc) / sc
             if knn is not None:
                 loc, sc = self.knn_stats_
-                dist = knn_distance_t(xt, *knn, int(self.knn_k)).double()
+                q = xt if knn_space is None else knn_space(xt)
+                dist = knn_distance_t(q, *knn, int(self.knn_k)).double()
                 total += float(self.knn_weight) * (dist - loc) / sc
             if review is not None:
                 loc, sc, reach = self.review_stats_

@@ -161,6 +161,50 @@ def test_knn_term_skips_the_query_itself():
     np.testing.assert_allclose(d2, [7.5], rtol=1e-6)
 
 
+def test_the_angular_view_weighs_the_mix_of_readings_over_their_level():
+    import torch
+
+    from detectors.stkd.anomaly_map import angle_frame, to_angle_t
+
+    fitted_rows = np.array([[0.0, 0.0, 5.0], [1.0, 1.0, 5.0], [0.5, 0.5, 5.0], [0.2, 0.8, 5.0]])
+    lo, span, soft = angle_frame(fitted_rows)
+    np.testing.assert_array_equal(lo, [0.0, 0.0, 5.0])
+    np.testing.assert_array_equal(span, [1.0, 1.0, 1.0])  # the constant feature gets range 1
+    assert soft == pytest.approx(np.median([0.0, 2**0.5, 0.5**0.5, 0.68**0.5]))
+    step = 0.2 / 2**0.5
+    queries = torch.tensor(
+        [
+            [0.5, 0.5, 5.0],  # a normal mix
+            [0.5 + step, 0.5 + step, 5.0],  # the same mix at a higher level
+            [0.5 + step, 0.5 - step, 5.0],  # as far away, but a different mix
+            [1.0, 1.0, 5.0],  # the same mix at twice the level
+            [-3.0, 1.0, 5.0],  # below the fitted minimum: clipped to it
+            [0.0, 0.0, 5.0],  # the corner itself
+        ]
+    )
+    v = to_angle_t(queries, torch.from_numpy(lo), torch.from_numpy(span), soft).numpy()
+    assert np.isfinite(v).all()
+    # Equally far in the fitted scale, a change of mix moves a row twice as far as a change of
+    # level; a level change alone keeps the direction and changes only the length.
+    assert np.linalg.norm(v[2] - v[0]) > 2 * np.linalg.norm(v[1] - v[0])
+    assert v[0] @ v[3] / np.linalg.norm(v[0]) / np.linalg.norm(v[3]) == pytest.approx(1.0)
+    assert np.linalg.norm(v[0]) < np.linalg.norm(v[3]) < 1.0
+    assert v[4][0] == 0.0 and v[4][1] > 0
+    np.testing.assert_array_equal(v[5], 0.0)
+
+
+def test_the_knn_term_measures_in_the_space_asked_for(data):
+    X, _ = data
+    angular = STKDDetector(**FAST).fit(X)
+    euclid = STKDDetector(**{**FAST, "knn_space": "euclid"}).fit(X)
+    assert angular.knn_frame_ is not None and euclid.knn_frame_ is None
+    # Same purification and students: only the kNN term differs.
+    np.testing.assert_array_equal(angular.training_mask_, euclid.training_mask_)
+    assert not np.allclose(angular.decision_scores_, euclid.decision_scores_)
+    with pytest.raises(ValueError, match="knn_space"):
+        STKDDetector(knn_space="cosine").fit(X)
+
+
 def test_save_load_round_trip_gives_identical_scores(fitted, data, tmp_path: Path):
     X, _ = data
     save_detector(fitted, tmp_path / "m")
@@ -172,11 +216,15 @@ def test_save_load_round_trip_gives_identical_scores(fitted, data, tmp_path: Pat
     assert loaded.threshold_ == fitted.threshold_
 
 
-def test_a_model_saved_before_kd_target_and_mode_guard_loads_as_what_it_was(data, tmp_path: Path):
+def test_a_model_saved_before_kd_target_mode_guard_and_angular_knn_loads_as_it_was(
+    data, tmp_path: Path
+):
     from detectors.persistence import _sha256
 
     X, _ = data
-    old = STKDDetector(**{**FAST, "kd_target": "teacher", "mode_guard_k": 0}).fit(X)
+    old = STKDDetector(
+        **{**FAST, "kd_target": "teacher", "mode_guard_k": 0, "knn_space": "euclid"}
+    ).fit(X)
     save_detector(old, tmp_path / "m")
     state_file = tmp_path / "m" / "stkd.json"
     state = json.loads(state_file.read_text())
@@ -185,6 +233,7 @@ def test_a_model_saved_before_kd_target_and_mode_guard_loads_as_what_it_was(data
     del state["stkd"]["params"]["mode_guard_q"]
     del state["stkd"]["params"]["review_memory"]  # as written before reviews capped scores
     del state["stkd"]["fitted"]["review_stats_"]
+    del state["stkd"]["params"]["knn_space"]  # as written before the angular kNN term
     state_file.write_text(json.dumps(state))
     manifest_file = tmp_path / "m" / "manifest.json"
     manifest = json.loads(manifest_file.read_text())
@@ -193,6 +242,7 @@ def test_a_model_saved_before_kd_target_and_mode_guard_loads_as_what_it_was(data
     loaded = load_detector(tmp_path / "m")
     assert loaded.kd_target == "teacher"
     assert loaded.mode_guard_k == 0
+    assert loaded.knn_space == "euclid" and loaded.knn_frame_ is None
     np.testing.assert_array_equal(loaded.decision_function(X), old.decision_function(X))
 
 
