@@ -48,6 +48,21 @@ def correlated_rows(
     return X.astype(np.float32), labels
 
 
+def sensor_series(n: int = 1500, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Three sinusoidal sensors in time order; rows 900-1199 are a faulty segment in which the
+    third sensor loses its coupling to the others and vibrates. Returns X and the 0/1 labels."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(n)
+    base = np.sin(2 * np.pi * t / 50)
+    X = np.stack([base, 0.5 * base + 0.1 * np.cos(2 * np.pi * t / 25), -base], axis=1)
+    X += 0.05 * rng.normal(size=X.shape)
+    y = np.zeros(n, dtype=int)
+    seg = slice(900, 1200)
+    X[seg, 2] = base[seg] + 0.4 * rng.normal(size=300)
+    y[seg] = 1
+    return X, y
+
+
 def seed_line(
     factory: sessionmaker[Session],
     name: str,

@@ -10,7 +10,7 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from detectors import STKDDetector, explain, load_detector, save_detector
-from tests.seeding import plant_with_a_minor_mode
+from tests.seeding import plant_with_a_minor_mode, sensor_series
 
 # A small budget keeps each fit around a second on two cores; behaviours, not accuracy records.
 FAST = {"steps": (120, 200, 150), "shards": 2, "rounds": 3, "random_state": 0}
@@ -297,22 +297,8 @@ def test_bad_input_is_rejected_with_a_clear_message(fitted):
         STKDDetector(**FAST).fit(np.zeros((50, 3)), known_normal=np.ones(3, dtype=bool))
 
 
-def sensor_line(n: int = 1500, seed: int = 0):
-    """Three sinusoidal sensors; a faulty segment changes the coupling and adds vibration."""
-    rng = np.random.default_rng(seed)
-    t = np.arange(n)
-    base = np.sin(2 * np.pi * t / 50)
-    X = np.stack([base, 0.5 * base + 0.1 * np.cos(2 * np.pi * t / 25), -base], axis=1)
-    X += 0.05 * rng.normal(size=X.shape)
-    y = np.zeros(n, dtype=int)
-    seg = slice(900, 1200)
-    X[seg, 2] = base[seg] + 0.4 * rng.normal(size=300)
-    y[seg] = 1
-    return X, y
-
-
 def test_windows_view_scores_a_faulty_segment_higher():
-    X, y = sensor_line()
+    X, y = sensor_series()
     det = STKDDetector(
         view="windows", window=24, stride=4, steps=(100, 200, 120), shards=2, rounds=2,
         random_state=0,

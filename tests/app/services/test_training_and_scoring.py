@@ -16,8 +16,18 @@ from app.services.scoring import score_line
 from app.services.thresholds import current_threshold, set_threshold
 from app.services.training import train_line
 from db.engine import unit_of_work
-from db.models import Batch, ModelStatus, ModelVersion, Review, Sample, Score, Verdict
-from tests.seeding import correlated_rows, plant_with_a_minor_mode, seed_line
+from db.models import (
+    Batch,
+    Line,
+    LineView,
+    ModelStatus,
+    ModelVersion,
+    Review,
+    Sample,
+    Score,
+    Verdict,
+)
+from tests.seeding import correlated_rows, plant_with_a_minor_mode, seed_line, sensor_series
 
 
 def test_training_creates_an_active_version_and_scoring_covers_every_sample(
@@ -195,6 +205,49 @@ def _append_rows(factory: sessionmaker[Session], line_id: int, X: np.ndarray, of
                 for i, row in enumerate(X)
             ],
         )
+
+
+def test_a_windows_line_scores_each_batch_as_one_pass_over_its_series_would(
+    settings: Settings, session_factory: sessionmaker[Session]
+) -> None:
+    """Windows straddle batch boundaries, so each batch is scored after the rows before it."""
+    X, faulty = sensor_series()
+    window = 24
+    line_id, _ = seed_line(
+        session_factory, "kiln", X, detector="stkd", batches=3, contamination=0.2
+    )
+    with unit_of_work(session_factory) as session:
+        line = session.get(Line, line_id)
+        line.view = LineView.WINDOWS
+        line.detector_params = {
+            "window": window, "stride": 4, "steps": [100, 200, 120], "shards": 2, "rounds": 2,
+        }  # fmt: skip
+
+    outcome = train_line(session_factory, settings, "kiln")
+    assert score_line(session_factory, settings, "kiln").samples_scored == len(X)
+    with unit_of_work(session_factory) as session:
+        model = session.get(ModelVersion, outcome.model_version_id)
+        detector = load_artifact(Path(model.artifact_path), model.artifact_sha256)
+        stored = np.array(
+            session.scalars(
+                select(Score.score)
+                .join(Sample, Score.sample_id == Sample.id)
+                .where(Score.line_id == line_id)
+                .order_by(Sample.ts)
+            ).all()
+        )
+    assert detector.view == "windows" and detector.window == window
+
+    one_pass = detector.decision_function(X)
+    # A batch's last rows are scored before the windows reaching into the next batch exist;
+    # every other row, the first rows of a batch included, scores as in one pass.
+    unfinished = np.zeros(len(X), dtype=bool)
+    for batch_end in (500, 1000):
+        unfinished[batch_end - window + 1 : batch_end] = True
+    np.testing.assert_allclose(stored[~unfinished], one_pass[~unfinished], rtol=1e-6, atol=1e-9)
+    without_context = detector.decision_function(X[500:1000])
+    assert not np.allclose(without_context[: window - 1], stored[500 : 500 + window - 1])
+    assert np.median(stored[faulty == 1]) > np.quantile(stored[faulty == 0], 0.9)
 
 
 def test_artifacts_refuse_to_load_when_modified(
