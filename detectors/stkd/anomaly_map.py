@@ -13,9 +13,9 @@ drawn from the purified pool. Because the references come from the purified pool
 of anomalies (which makes plain kNN fail under heavy contamination) has few or no references.
 By default it measures in the *angular* view (``angle_frame`` / ``to_angle_t``): each row
 rescaled to its share of the fitted range from the per-feature minimum, then divided by its
-length plus the median row length. That weighs the mix of readings more than their level, which
-the Mahalanobis and reconstruction terms already weigh (README.md, "The angular kNN term").
-Cost is O(n * refs * d), linear in n.
+length plus three median row lengths. That weighs the mix of readings more, and their level less
+the higher it is, than the Mahalanobis and reconstruction terms do (README.md, "The angular kNN
+term"). Cost is O(n * refs * d), linear in n.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 SELF_TOL = 1e-5  # squared distance (relative to 1 + |q|^2) below which a reference is the query
-ANGLE_SOFTENING = 1.0  # added to row lengths in the angular view, in median row lengths
+ANGLE_SOFTENING = 3.0  # added to row lengths in the angular view, in median row lengths
 
 
 @torch.no_grad()
@@ -86,10 +86,11 @@ def angle_frame(Xs: np.ndarray, seed: int = 0) -> tuple[np.ndarray, np.ndarray, 
     The origin is the corner of the fitted data, not its centre, so a direction says how each
     reading sits within its own range relative to the others. Near the corner (a machine idling
     with every reading low) a direction is mostly noise, so lengths get ``ANGLE_SOFTENING`` x the
-    median row length added before dividing: such rows shrink toward the corner instead of
-    scattering over the sphere, and a row of median length lands at half the unit length. (With
-    0.1 instead of 1, a line idling 10 % of the time at the corner had 99.7 % of its idle rows
-    flagged and lost almost all fault recall; README.md.) A constant feature gets range 1.
+    median row length added before dividing: rows shrink toward the corner the nearer they are
+    to it instead of scattering over the sphere, and a row of median length lands at a quarter
+    of the unit length. The softening is the smallest that kept a line idling at the corner 10 %
+    of the time as quiet as the Euclidean term did (README.md, "The angular kNN term"). A
+    constant feature gets range 1.
     """
     lo = Xs.min(axis=0).astype(np.float32)
     span = (Xs.max(axis=0) - lo).astype(np.float32)
@@ -104,7 +105,7 @@ def angle_frame(Xs: np.ndarray, seed: int = 0) -> tuple[np.ndarray, np.ndarray, 
 @torch.no_grad()
 def to_angle_t(x: torch.Tensor, lo: torch.Tensor, span: torch.Tensor, soft: float) -> torch.Tensor:
     """Rows in the angular view: their share of the fitted range (below it clipped to 0), divided
-    by their length plus ``soft``: unit length far from the corner, shrinking to it near it."""
+    by their length plus ``soft``: toward unit length far from the corner, toward 0 near it."""
     u = ((x - lo) / span).clamp_min_(0.0)
     return u / (u.norm(dim=1, keepdim=True) + soft).clamp_min_(1e-6)
 

@@ -167,11 +167,11 @@ class STKDDetector(BaseDetector):
     knn_weight, knn_k, knn_refs : weight of the purified-pool distance term in the score (rows
         view only; 0 disables it), its neighbours and the number of pool references kept.
     knn_space : where that distance is measured. "angle" (default): each row as its share of the
-        fitted range from the per-feature minimum, divided by its length plus the median row
-        length, so the term weighs the mix of readings more than their level, which the
-        Mahalanobis and reconstruction terms already weigh; a fault that shifts one reading
-        against the others stands out even when it is as common as normal operation.
-        "euclid": the robust-scaled rows themselves (the default before 2026-12-07).
+        fitted range from the per-feature minimum, divided by its length plus three median row
+        lengths, so the term weighs the mix of readings more, and a high level less, than the
+        Mahalanobis and reconstruction terms do; a fault that shifts one reading against the
+        others stands out even when it is as common as normal operation. "euclid": the
+        robust-scaled rows themselves (the default before 2026-12-07).
     steps : (per round-student, final student, teacher) gradient-step budgets; ``max_epochs``
         caps passes over small pools.
     batch_size : samples per gradient step; None takes 256 rows in the rows view and 128 in the
@@ -603,7 +603,7 @@ class STKDDetector(BaseDetector):
         """kNN references and the Gaussian of the purified pool, with their z statistics (rows).
 
         ``knn_refs_`` stay robust-scaled rows (the review memory measures from them too); the
-        angular frame is taken on every candidate row, so the pool's own extremes do not move it.
+        angular frame spans every candidate row, so rows purification left out map inside it.
         """
         self.knn_refs_: torch.Tensor | None = None
         self.knn_frame_: tuple[np.ndarray, np.ndarray, float] | None = None
