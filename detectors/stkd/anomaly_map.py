@@ -27,6 +27,7 @@ import torch
 
 SELF_TOL = 1e-5  # squared distance (relative to 1 + |q|^2) below which a reference is the query
 ANGLE_SOFTENING = 3.0  # added to row lengths in the angular view, in median row lengths
+SMALL_K = 8  # up to this many neighbours, repeated minima beat topk on CPU
 
 
 @torch.no_grad()
@@ -39,19 +40,72 @@ def knn_distance_t(
     itself, or an exact duplicate of it, and skipped; the float32 expansion |q|^2 - 2 q.r + |r|^2
     leaves ~1e-6 relative error, hence the relative tolerance. Reviews turn it off: a reviewed
     row is its own nearest review. ``k`` = 1 uses a plain minimum, which is ~10x cheaper than
-    ``topk`` on CPU (topk dominated the scoring time at 1M rows).
+    ``topk`` on CPU (topk dominated the scoring time at 1M rows), and ``k`` up to ``SMALL_K``
+    repeated minima.
     """
-    q2 = q.pow(2).sum(dim=1, keepdim=True)
-    d2 = torch.addmm(r2, q, refs.T, alpha=-2.0).add_(q2)
-    if skip_self:
-        d2.masked_fill_(d2 <= SELF_TOL * (1.0 + q2), float("inf"))
+    d2 = _squared_distances(q, refs, r2, skip_self)
     kk = min(int(k), refs.shape[0])
     if kk == 1:
         near = d2.min(dim=1, keepdim=True).values
+    elif kk <= SMALL_K:
+        near = _k_smallest(d2, kk)
     else:
         near = torch.topk(d2, kk, dim=1, largest=False).values
     near = torch.where(torch.isinf(near), torch.zeros_like(near), near)  # all refs were self
     return near.clamp_min_(0.0).sqrt_().mean(dim=1)
+
+
+def _squared_distances(
+    q: torch.Tensor, refs: torch.Tensor, r2: torch.Tensor, skip_self: bool
+) -> torch.Tensor:
+    """Squared distances (queries x refs); with ``skip_self``, the query itself is at inf."""
+    q2 = q.pow(2).sum(dim=1, keepdim=True)
+    d2 = torch.addmm(r2, q, refs.T, alpha=-2.0).add_(q2)
+    if skip_self:
+        d2.masked_fill_(d2 <= SELF_TOL * (1.0 + q2), float("inf"))
+    return d2
+
+
+@torch.no_grad()
+def knn_feature_gaps(
+    queries: np.ndarray,
+    refs: torch.Tensor,
+    k: int,
+    space: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    batch_size: int = 4096,
+) -> np.ndarray:
+    """Per feature, the mean squared gap between each query and its ``k`` nearest ``refs``,
+    measured where the kNN term measures (``space``); a row sums to its mean squared distance
+    to those references, so it says which readings put the row far from the purified pool."""
+    refs = refs.float() if space is None else space(refs.float())
+    r2 = refs.pow(2).sum(dim=1)
+    kk = min(int(k), refs.shape[0])
+    out = np.empty(np.shape(queries))
+    for start in range(0, len(queries), batch_size):
+        q = torch.as_tensor(np.asarray(queries[start : start + batch_size], dtype=np.float32))
+        if space is not None:
+            q = space(q)
+        d2 = _squared_distances(q, refs, r2, skip_self=True)
+        near = torch.topk(d2, kk, dim=1, largest=False).indices
+        gaps = (q.unsqueeze(1) - refs[near]).pow(2)
+        gaps[torch.isinf(torch.gather(d2, 1, near))] = 0.0  # every reference was the query
+        out[start : start + len(q)] = gaps.mean(dim=1).double().numpy()
+    return out
+
+
+def _k_smallest(d2: torch.Tensor, k: int) -> torch.Tensor:
+    """The ``k`` smallest entries of each row of ``d2`` (consumed), by ``k`` row minima.
+
+    For the score's k = 5 of 256 this takes 20 ms per 16k rows on one CPU thread against 34 ms
+    for ``topk``, which decides whether scoring keeps up with IForest at 1M rows.
+    """
+    out = torch.empty(d2.shape[0], k, dtype=d2.dtype, device=d2.device)
+    for j in range(k):
+        value, where = d2.min(dim=1)
+        out[:, j] = value
+        if j < k - 1:
+            d2.scatter_(1, where.unsqueeze(1), float("inf"))
+    return out
 
 
 @torch.no_grad()

@@ -35,11 +35,13 @@ from detectors.stkd.anomaly_map import (
     fit_gaussian,
     knn_distance,
     knn_distance_t,
+    knn_feature_gaps,
     mahalanobis_distance,
     mahalanobis_distance_t,
     to_angle_t,
     whitening_factor,
 )
+from detectors.stkd.explanation import gaussian_feature_terms, mix_term_shares, row_shares
 from detectors.stkd.purification import (
     ModeGuard,
     default_rho_max,
@@ -165,7 +167,13 @@ class STKDDetector(BaseDetector):
     view : "rows" (each row a sample) or "windows" (sliding windows over a time-ordered series,
         with ``window``, ``stride`` and ``row_agg`` = "mean" | "max" to map back to rows).
     knn_weight, knn_k, knn_refs : weight of the purified-pool distance term in the score (rows
-        view only; 0 disables it), its neighbours and the number of pool references kept.
+        view only; 0 disables it), its neighbours and the number of pool references kept. The
+        mean distance to 5 references, not to the nearest, is a smoother density estimate.
+        At weight 4 the term carries most of the score, and the students' reconstruction and
+        KD terms the rest (detectors/stkd/README.md, "Five neighbours").
+    gauss_weight : weight of the Mahalanobis distance to the purified pool (rows view; default
+        0, off: beside the five-neighbour kNN term it lowered MVTec and SKAB; it was 1 until
+        2026-12-07).
     knn_space : where that distance is measured. "angle" (default): each row as its share of the
         fitted range from the per-feature minimum, divided by its length plus three median row
         lengths, so the term weighs the mix of readings more, and a high level less, than the
@@ -197,11 +205,11 @@ class STKDDetector(BaseDetector):
         window: int = 32,
         stride: int = 4,
         row_agg: str = "mean",
-        knn_weight: float = 2.0,
-        knn_k: int = 1,
+        knn_weight: float = 4.0,
+        knn_k: int = 5,
         knn_refs: int = 256,
         knn_space: str = "angle",
-        gauss_weight: float = 1.0,
+        gauss_weight: float = 0.0,
         judge_weight: float = 1.0,
         kd_target: str = "random",
         mode_guard_k: int = 32,
@@ -866,9 +874,12 @@ class STKDDetector(BaseDetector):
     # ------------------------------------------------------------------ explanations
     @torch.no_grad()
     def explain(self, X: Any) -> np.ndarray:
-        """Per-feature share of the squared reconstruction error, shape (n, d); rows sum to 1.
+        """Per-feature shares of each row's score, shape (n, d); rows sum to 1.
 
-        Window view: each row's error at its position in every covering window, per channel.
+        Rows view: each score term's breakdown (reconstruction error, gaps to the nearest pool
+        references in the kNN term's space, Mahalanobis parts), mixed by how much that term
+        lifts the row's score (``explanation.mix_term_shares``). Window view: each row's
+        reconstruction error at its position in every covering window, per channel.
         """
         self._check_fitted()
         X = self._check_X(X, self.n_features_in_)
@@ -876,30 +887,45 @@ class STKDDetector(BaseDetector):
         n, d = X.shape
         with torch_threads(self.n_threads):
             if self.view == "rows":
-                view = self._view(self._scale(X))
-                err = np.zeros((n, d))
-                for start in range(0, n, 16384):
-                    idx = torch.arange(start, min(n, start + 16384))
-                    x = view.batch(idx).to(device)
-                    for student in self.students_:
-                        recon, _ = student.to(device)(x)
-                        err[start : start + len(idx)] += (x - recon).pow(2).double().cpu().numpy()
-            else:
-                series = pad_series(self._scale(X), int(self.window))
-                starts = window_starts(series.shape[0], int(self.window), 1)
-                view = self._view(series, starts)
-                acc = torch.zeros(series.shape[0], d, dtype=torch.float64)
-                cnt = torch.zeros(series.shape[0], 1, dtype=torch.float64)
-                offsets = torch.arange(int(self.window))
-                for start in range(0, len(view), 4096):
-                    idx = torch.arange(start, min(len(view), start + 4096))
-                    x = view.batch(idx).to(device)
-                    for student in self.students_:
-                        recon, _ = student.to(device)(x)
-                        e = (x - recon).pow(2).permute(0, 2, 1).double().cpu()  # (b, L, C)
-                        rows = (view.starts[idx].unsqueeze(1) + offsets).reshape(-1)
-                        acc.index_add_(0, rows, e.reshape(-1, d))
-                        cnt.index_add_(0, rows, torch.ones(len(rows), 1, dtype=torch.float64))
-                err = (acc / cnt.clamp_min(1)).numpy()[:n]
-        total = err.sum(axis=1, keepdims=True)
-        return np.divide(err, total, out=np.zeros_like(err), where=total > 0)
+                return self._explain_rows(X, device)
+            series = pad_series(self._scale(X), int(self.window))
+            starts = window_starts(series.shape[0], int(self.window), 1)
+            view = self._view(series, starts)
+            acc = torch.zeros(series.shape[0], d, dtype=torch.float64)
+            cnt = torch.zeros(series.shape[0], 1, dtype=torch.float64)
+            offsets = torch.arange(int(self.window))
+            for start in range(0, len(view), 4096):
+                idx = torch.arange(start, min(len(view), start + 4096))
+                x = view.batch(idx).to(device)
+                for student in self.students_:
+                    recon, _ = student.to(device)(x)
+                    e = (x - recon).pow(2).permute(0, 2, 1).double().cpu()  # (b, L, C)
+                    rows = (view.starts[idx].unsqueeze(1) + offsets).reshape(-1)
+                    acc.index_add_(0, rows, e.reshape(-1, d))
+                    cnt.index_add_(0, rows, torch.ones(len(rows), 1, dtype=torch.float64))
+            err = (acc / cnt.clamp_min(1)).numpy()[:n]
+        return row_shares(err)
+
+    def _explain_rows(self, X: np.ndarray, device: torch.device) -> np.ndarray:
+        Xs = self._scale(X)
+        view = self._view(Xs)
+        err = np.zeros(X.shape)
+        for start in range(0, len(Xs), 16384):
+            idx = torch.arange(start, min(len(Xs), start + 16384))
+            x = view.batch(idx).to(device)
+            for student in self.students_:
+                recon, _ = student.to(device)(x)
+                err[start : start + len(idx)] += (x - recon).pow(2).double().cpu().numpy()
+        parts = [(self._score_view(view), err)]
+        if self.knn_refs_ is not None:
+            space = self._knn_space_fn(torch.device("cpu"))
+            loc, sc = self.knn_stats_
+            dist = knn_distance(Xs, self.knn_refs_, int(self.knn_k), space=space)
+            gaps = knn_feature_gaps(Xs, self.knn_refs_, int(self.knn_k), space=space)
+            parts.append((float(self.knn_weight) * (dist - loc) / sc, gaps))
+        if self.gauss_mu_ is not None:
+            loc, sc = self.gauss_stats_
+            dist = mahalanobis_distance(Xs, self.gauss_mu_, self.gauss_precision_)
+            terms = gaussian_feature_terms(Xs, self.gauss_mu_, self.gauss_precision_)
+            parts.append((float(self.gauss_weight) * (dist - loc) / sc, terms))
+        return mix_term_shares(parts)

@@ -161,6 +161,28 @@ def test_knn_term_skips_the_query_itself():
     np.testing.assert_allclose(d2, [7.5], rtol=1e-6)
 
 
+def test_the_few_neighbour_path_agrees_with_a_full_sort():
+    """k up to SMALL_K takes repeated minima instead of topk; ties, duplicates of the query
+    and fewer references than k must come out as a full sort would give them."""
+    import torch
+
+    from detectors.stkd.anomaly_map import SMALL_K, knn_distance
+
+    rng = np.random.default_rng(5)
+    refs_np = rng.integers(0, 4, size=(40, 3)).astype(np.float32)  # many exact ties
+    queries = np.vstack([refs_np[:6], rng.normal(1.5, 1.0, size=(30, 3))])
+    d_all = np.sqrt(((queries[:, None, :] - refs_np[None, :, :]) ** 2).sum(axis=2))
+    refs = torch.from_numpy(refs_np)
+    for k in (2, 5, SMALL_K):
+        want = []
+        for row in d_all:
+            kept = np.sort(row[row > 1e-3])  # the query itself (and its duplicates) skipped
+            want.append(kept[:k].mean())
+        np.testing.assert_allclose(knn_distance(queries, refs, k), want, rtol=1e-5, atol=1e-5)
+    few = torch.tensor([[0.0, 0.0], [3.0, 4.0]])
+    np.testing.assert_allclose(knn_distance(np.array([[0.0, 1.0]]), few, k=5), [(1 + 18**0.5) / 2])
+
+
 def test_the_angular_view_weighs_the_mix_of_readings_over_their_level():
     import torch
 
@@ -261,6 +283,41 @@ def test_auto_contamination_estimate_is_sane():
     assert 0.04 <= det.contamination_estimate_ <= 0.16
     assert det.contamination_method_.startswith("tukey_fence")
     assert 0.03 <= det.labels_.mean() <= 0.17
+
+
+def test_each_term_explains_its_share_of_the_score():
+    from detectors.stkd.explanation import mix_term_shares
+
+    recon = np.array([[1.0, 0.0, 0.0], [1.0, 0.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 0.0]])
+    knn = np.array([[0.0, 3.0, 1.0], [0.0, 3.0, 1.0], [0.0, 3.0, 1.0], [0.0, 0.0, 2.0]])
+    lift_recon = np.array([3.0, -1.0, 0.0, 1.0])
+    lift_knn = np.array([1.0, 2.0, -0.5, -2.0])
+    shares = mix_term_shares([(lift_recon, recon), (lift_knn, knn)])
+    np.testing.assert_allclose(shares[0], [0.75, 0.1875, 0.0625])  # 3:1 by lift
+    np.testing.assert_allclose(shares[1], [0.0, 0.75, 0.25])  # a negative lift counts nothing
+    np.testing.assert_allclose(shares[2], [0.5, 0.375, 0.125])  # no lift: the plain mean
+    np.testing.assert_allclose(shares[3], [0.0, 0.0, 0.0])  # the lifted term has no values
+    # ...and with no term lifting it, a row still takes what the others have
+    np.testing.assert_allclose(
+        mix_term_shares([(np.array([-1.0]), recon[3:]), (np.array([-1.0]), knn[3:])]), [[0, 0, 1]]
+    )
+
+
+def test_a_row_off_the_pool_in_mix_is_explained_by_the_reading_that_moved():
+    """Readings proportional to a load: a row with one reading at 0.8 of its share is far from
+    the pool in the angular view, and its explanation names that reading, even when the
+    students reconstruct it about as well as a normal row."""
+    rng = np.random.default_rng(11)
+    gains = np.array([1.0, 2.0, 0.5, 1.5, 3.0, 0.8])
+    load = rng.uniform(3, 10, 2000)
+    X = load[:, None] * gains + rng.normal(0, 0.05, (2000, 6)) * gains
+    det = STKDDetector(**{**FAST, "contamination": 0.02}).fit(X)
+    probe = np.outer([5.0, 7.0, 9.0], gains)
+    probe[:, 3] *= 0.8
+    contrib = det.explain(probe)
+    np.testing.assert_allclose(contrib.sum(axis=1), 1.0, atol=1e-9)
+    assert (contrib.argmax(axis=1) == 3).all()
+    assert (det.decision_function(probe) > det.threshold_).all()
 
 
 def test_explain_points_at_the_perturbed_feature(fitted, data):
