@@ -17,8 +17,8 @@ By default it measures in the *angular* view (``angle_frame`` / ``to_angle_t``):
 rescaled to its share of the fitted range from the per-feature minimum, then divided by its
 length plus three median row lengths. That weighs the mix of readings more, and their level less
 the higher it is, than the Mahalanobis and reconstruction terms do (README.md, "The angular kNN
-term"). Cost is O(n * refs * d), linear in n; five neighbours cost four more row minima per
-batch (README.md, "Five neighbours, no Gaussian term").
+term"). Cost is O(n * refs * d), linear in n; five neighbours cost a partial sort per batch
+(README.md, "Five neighbours, no Gaussian term").
 """
 
 from __future__ import annotations

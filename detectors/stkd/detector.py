@@ -907,6 +907,8 @@ class STKDDetector(BaseDetector):
         return row_shares(err)
 
     def _explain_rows(self, X: np.ndarray, device: torch.device) -> np.ndarray:
+        """Rows view: the terms' breakdowns with the lifts the fused score gives them (the
+        review cap is left out: it lowers a score, it does not say which reading raised it)."""
         Xs = self._scale(X)
         view = self._view(Xs)
         err = np.zeros(X.shape)
