@@ -34,8 +34,8 @@ from detectors.stkd.anomaly_map import (
     angle_frame,
     fit_gaussian,
     knn_distance,
+    knn_distance_and_gaps,
     knn_distance_t,
-    knn_feature_gaps,
     mahalanobis_distance,
     mahalanobis_distance_t,
     to_angle_t,
@@ -60,6 +60,7 @@ from detectors.stkd.torch_model import (
     default_widths,
 )
 from detectors.stkd.training import (
+    ensemble_outputs,
     ensemble_terms,
     score_ensemble,
     score_samples,
@@ -786,14 +787,29 @@ class STKDDetector(BaseDetector):
             out += z / len(self.students_)
         return out
 
+    def _scoring_nets(
+        self, device: torch.device
+    ) -> tuple[list[STKDStudent], torch.nn.Module | None]:
+        """The final students and, when the score has a KD term, the KD target, on ``device``."""
+        teacher = self.teacher_.to(device).eval() if float(self.eta) > 0 else None
+        return [s.to(device).eval() for s in self.students_], teacher
+
+    def _students_z(self, recs: list[torch.Tensor], kds: list[torch.Tensor | None]) -> torch.Tensor:
+        """Mean over the final students of z(reconstruction) + eta * z(KD), float64."""
+        total = torch.zeros(len(recs[0]), dtype=torch.float64, device=recs[0].device)
+        for j, (rl, rs, kl, ks) in enumerate(self.score_stats_):
+            z = (recs[j].double() - rl) / rs
+            if kds[j] is not None:
+                z = z + float(self.eta) * (kds[j].double() - kl) / ks
+            total += z / len(recs)
+        return total
+
     @torch.no_grad()
     def _score_rows(self, X: np.ndarray) -> np.ndarray:
         """Rows view: one fused pass per batch of raw rows (scale, teacher once, every student,
         Mahalanobis and kNN terms), so each batch is read once and stays in cache."""
         device = self._device()
-        eta = float(self.eta)
-        teacher = self.teacher_.to(device).eval() if eta > 0 else None
-        students = [s.to(device).eval() for s in self.students_]
+        students, teacher = self._scoring_nets(device)
         center, scale = self.center_.astype(np.float32), self.scale_.astype(np.float32)
         gauss = None
         if self.gauss_mu_ is not None:
@@ -807,13 +823,7 @@ class STKDDetector(BaseDetector):
         for start in range(0, len(X), SCORE_BATCH):
             x = apply_robust_scale(X[start : start + SCORE_BATCH], center, scale)
             xt = torch.from_numpy(x).to(device)
-            recs, kds = ensemble_terms(students, teacher, xt)
-            total = torch.zeros(len(xt), dtype=torch.float64, device=device)
-            for j, (rl, rs, kl, ks) in enumerate(self.score_stats_):
-                z = (recs[j].double() - rl) / rs
-                if kds[j] is not None:
-                    z = z + eta * (kds[j].double() - kl) / ks
-                total += z / len(students)
+            total = self._students_z(*ensemble_terms(students, teacher, xt))
             if gauss is not None:
                 loc, sc = self.gauss_stats_
                 dist = mahalanobis_distance_t(xt, *gauss).double()
@@ -910,20 +920,22 @@ class STKDDetector(BaseDetector):
         """Rows view: the terms' breakdowns with the lifts the fused score gives them (the
         review cap is left out: it lowers a score, it does not say which reading raised it)."""
         Xs = self._scale(X)
-        view = self._view(Xs)
+        students, teacher = self._scoring_nets(device)
         err = np.zeros(X.shape)
-        for start in range(0, len(Xs), 16384):
-            idx = torch.arange(start, min(len(Xs), start + 16384))
-            x = view.batch(idx).to(device)
-            for student in self.students_:
-                recon, _ = student.to(device)(x)
-                err[start : start + len(idx)] += (x - recon).pow(2).double().cpu().numpy()
-        parts = [(self._score_view(view), err)]
+        lift = np.empty(len(Xs))
+        for start in range(0, len(Xs), SCORE_BATCH):
+            xt = torch.from_numpy(Xs[start : start + SCORE_BATCH].astype(np.float32, copy=False))
+            xt = xt.to(device)
+            recons, kds = ensemble_outputs(students, teacher, xt)
+            sq = [(xt - recon).pow(2) for recon in recons]
+            err[start : start + len(xt)] = sum(sq).double().cpu().numpy()
+            z = self._students_z([e.mean(dim=1) for e in sq], kds)
+            lift[start : start + len(xt)] = z.cpu().numpy()
+        parts = [(lift, err)]
         if self.knn_refs_ is not None:
             space = self._knn_space_fn(torch.device("cpu"))
+            dist, gaps = knn_distance_and_gaps(Xs, self.knn_refs_, int(self.knn_k), space=space)
             loc, sc = self.knn_stats_
-            dist = knn_distance(Xs, self.knn_refs_, int(self.knn_k), space=space)
-            gaps = knn_feature_gaps(Xs, self.knn_refs_, int(self.knn_k), space=space)
             parts.append((float(self.knn_weight) * (dist - loc) / sc, gaps))
         if self.gauss_mu_ is not None:
             loc, sc = self.gauss_stats_

@@ -33,9 +33,11 @@ def mix_term_shares(parts: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
     "more anomalous than the typical pool row") counts. A row no term lifts gets the plain
     mean of the terms' shares. Rows sum to 1 wherever any term has a non-zero feature.
     """
-    shares = [row_shares(values) for _, values in parts]
     lifts = np.stack([np.clip(lift, 0.0, None) for lift, _ in parts], axis=1)
-    none = lifts.sum(axis=1) == 0
-    lifts[none] = 1.0
-    mixed = sum(lifts[:, [j]] * share for j, share in enumerate(shares))
+    lifts[lifts.sum(axis=1) == 0] = 1.0
+    mixed = np.zeros(np.shape(parts[0][1]))
+    for j, (_, values) in enumerate(parts):
+        share = row_shares(values)
+        share *= lifts[:, j : j + 1]
+        mixed += share
     return row_shares(mixed)

@@ -109,18 +109,27 @@ def encode_samples(
 
 
 @torch.no_grad()
+def ensemble_outputs(
+    students: list[nn.Module], teacher: nn.Module | None, x: torch.Tensor
+) -> tuple[list[torch.Tensor], list[torch.Tensor | None]]:
+    """Per-student reconstruction and KD discrepancy of one batch; teacher run once."""
+    t_latent = teacher(x) if teacher is not None else None
+    recons: list[torch.Tensor] = []
+    kds: list[torch.Tensor | None] = []
+    for student in students:
+        recon, latent = student(x)
+        recons.append(recon)
+        kds.append(kd_discrepancy(latent, t_latent) if t_latent is not None else None)
+    return recons, kds
+
+
+@torch.no_grad()
 def ensemble_terms(
     students: list[nn.Module], teacher: nn.Module | None, x: torch.Tensor
 ) -> tuple[list[torch.Tensor], list[torch.Tensor | None]]:
     """Per-student reconstruction error and KD discrepancy of one batch; teacher run once."""
-    t_latent = teacher(x) if teacher is not None else None
-    recs: list[torch.Tensor] = []
-    kds: list[torch.Tensor | None] = []
-    for student in students:
-        recon, latent = student(x)
-        recs.append(reconstruction_error(x, recon))
-        kds.append(kd_discrepancy(latent, t_latent) if t_latent is not None else None)
-    return recs, kds
+    recons, kds = ensemble_outputs(students, teacher, x)
+    return [reconstruction_error(x, recon) for recon in recons], kds
 
 
 @torch.no_grad()

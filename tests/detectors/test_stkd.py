@@ -183,6 +183,30 @@ def test_the_k_nearest_agree_with_a_full_sort():
     np.testing.assert_allclose(knn_distance(np.array([[0.0, 1.0]]), few, k=5), [(1 + 18**0.5) / 2])
 
 
+def test_the_explained_knn_gaps_are_those_of_the_k_nearest():
+    """explain() reads the kNN term's per-feature gaps from a mask of the k nearest, not from
+    their indices; they must equal a brute-force mean over those references, and the distance
+    must be the score's own."""
+    import torch
+
+    from detectors.stkd.anomaly_map import knn_distance, knn_distance_and_gaps
+
+    rng = np.random.default_rng(8)
+    refs_np = rng.normal(size=(50, 4)).astype(np.float32)
+    queries = np.vstack([refs_np[:3], rng.normal(size=(20, 4))]).astype(np.float32)
+    refs = torch.from_numpy(refs_np)
+    dist, gaps = knn_distance_and_gaps(queries, refs, 5, batch_size=7)
+    np.testing.assert_allclose(dist, knn_distance(queries, refs, 5), rtol=1e-6)
+    for q, row in zip(queries, gaps, strict=True):
+        sq = ((refs_np - q) ** 2).sum(axis=1)
+        nearest = np.argsort(np.where(sq < 1e-6, np.inf, sq))[:5]  # the query itself skipped
+        np.testing.assert_allclose(row, ((refs_np[nearest] - q) ** 2).mean(axis=0), atol=1e-4)
+    lone = torch.tensor([[1.0, 2.0, 0.0, 0.0]])  # the only reference is the query itself
+    dist, gaps = knn_distance_and_gaps(lone.numpy(), lone, 5)
+    np.testing.assert_array_equal(dist, [0.0])
+    np.testing.assert_array_equal(gaps, [[0.0, 0.0, 0.0, 0.0]])
+
+
 def test_the_angular_view_weighs_the_mix_of_readings_over_their_level():
     import torch
 
