@@ -51,6 +51,7 @@ from detectors.stkd.purification import (
     select_excluded,
     teacher_verdict,
 )
+from detectors.stkd.reviews import cap_by_reviews, reach_stats
 from detectors.stkd.teacher import TEACHER_KINDS, build_teacher, ecod_scores, seed_pool
 from detectors.stkd.torch_model import (
     ConvAutoEncoder,
@@ -70,9 +71,11 @@ from detectors.stkd.training import (
 from detectors.stkd.windows import (
     RowView,
     WindowView,
+    covering_starts,
     pad_series,
     rows_from_windows,
     window_starts,
+    window_summaries,
     windows_touching,
     windows_within,
 )
@@ -153,9 +156,10 @@ class STKDDetector(BaseDetector):
         the ``mode_guard_q`` quantile of the kept pool's: it sits in a region as crowded as
         typical normal data, i.e. an operating mode that holds more than about k / refs of the
         rows, which self-training would otherwise empty round by round and then flag entirely.
-    review_memory : rows view: reviewed normals (``known_normal``) cap the score of rows as
-        close to them as pool rows sit to each other, so a dismissed false alarm is not raised
-        again by the retrained model; a confirmed anomaly nearer a row lifts the cap.
+    review_memory : reviewed normals (``known_normal``) cap the score of samples as close to
+        them as pool samples sit to each other, so a dismissed false alarm is not raised again by
+        the retrained model; a confirmed anomaly nearer a sample lifts the cap. The windows view
+        compares the windows centred on the reviewed rows, by per-channel mean and spread.
     kd_target : what the students distil. "random" (default): a frozen, untrained encoder of the
         same shape, so the KD discrepancy is a random-network-distillation novelty signal that
         the students can only learn where the purified pool has data; the seed or reference
@@ -379,9 +383,7 @@ class STKDDetector(BaseDetector):
             self.teacher_ = teacher
             self.training_mask_ = ~excluded  # per sample of the view (rows or windows)
             self._fit_pool_terms(Xs, pool, samples.candidates, rng)
-            self._remember_reviews(
-                Xs, pool, samples.pinned & samples.candidates, samples.forbidden, rng
-            )
+            self._remember_reviews(Xs, pool, known_normal & ~known_anomaly, known_anomaly, rng)
             if self.view == "rows":  # the same fused pass as decision_function, so they agree
                 scores = self._score_rows(X)
             self._settle_contamination(scores[samples.candidates])
@@ -687,35 +689,42 @@ class STKDDetector(BaseDetector):
         confirmed: np.ndarray,
         rng: np.random.Generator,
     ) -> None:
-        """Keep reviewed normals (``known_normal``) as references that cap the score (rows view).
+        """Keep reviewed rows as references that cap the score (``reviews.py``).
 
-        Pinning a false alarm keeps it in training, but a handful of rows among thousands barely
-        moves the students or the pool Gaussian, so the alarm's near-duplicates kept alarming
-        after the retrain. A row as close to a reviewed normal as pool rows sit to their own
-        references (within Tukey's far-out fence of those distances) is now scored no higher
-        than that distance's robust z: what an engineer dismissed stays dismissed. Rows beyond
-        the fence keep their score: without that bound the cap also reached faults that were
-        merely nearer a dismissal than the threshold's z (on the demo's conveyor-c, 50
-        dismissals cut next-day fault recall from 66 % to 28 %). Confirmed anomalies
-        (``known_anomaly``) are kept too: a row nearer one of them than to any reviewed normal is
-        never capped, so the nearest verdict wins. ``review_stats_``: location and scale of the
-        pool's distances, then their fence.
+        ``reviewed`` / ``confirmed`` are row masks (known normal, known anomaly). The rows view
+        keeps the rows. The windows view keeps every window covering them (a row's score is the
+        mean over those), as their per-channel mean and spread: pinning alone did nothing there
+        for a few dismissed rows, since a window is pinned only when all its rows are known
+        normal. ``review_stats_``: location and scale of the pool's distances to its own
+        references, then their fence.
         """
         self.review_refs_: torch.Tensor | None = None
         self.confirmed_refs_: torch.Tensor | None = None
         self.review_stats_ = [0.0, 1.0, 0.0]  # used only with review references
         reviewed_idx = np.flatnonzero(reviewed)
-        if self.view != "rows" or not self.review_memory or len(reviewed_idx) == 0:
+        if not self.review_memory or len(reviewed_idx) == 0:
             return
-        self.review_refs_ = self._sample_rows(Xs, reviewed_idx, rng)
-        if confirmed.any():
-            self.confirmed_refs_ = self._sample_rows(Xs, np.flatnonzero(confirmed), rng)
-        refs = self.knn_refs_
-        if refs is None:
-            refs = self._sample_rows(Xs, pool, rng)
-        dist = knn_distance(Xs[pool], refs, 1)
-        q1, q3 = np.percentile(dist, [25, 75])
-        self.review_stats_ = [*robust_location_scale(dist), float(q3 + 3.0 * (q3 - q1))]
+        if self.view == "rows":
+            self.review_refs_ = self._sample_rows(Xs, reviewed_idx, rng)
+            if confirmed.any():
+                self.confirmed_refs_ = self._sample_rows(Xs, np.flatnonzero(confirmed), rng)
+            pool_items = Xs[pool]
+            refs = self.knn_refs_
+            if refs is None:
+                refs = self._sample_rows(Xs, pool, rng)
+        else:
+            w = int(self.window)
+
+            def covering(rows: np.ndarray) -> torch.Tensor:
+                starts = self._sample_indices(covering_starts(rows, w, len(Xs)), rng)
+                return torch.from_numpy(window_summaries(Xs, starts, w))
+
+            self.review_refs_ = covering(reviewed_idx)
+            if confirmed.any():
+                self.confirmed_refs_ = covering(np.flatnonzero(confirmed))
+            pool_items = window_summaries(Xs, window_starts(len(Xs), w, int(self.stride))[pool], w)
+            refs = self._sample_rows(pool_items, np.arange(len(pool_items)), rng)
+        self.review_stats_ = reach_stats(knn_distance(pool_items, refs, 1))
 
     def _knn_space_fn(self, device: torch.device) -> Callable[[torch.Tensor], torch.Tensor] | None:
         """The map into the kNN term's space (None: the robust-scaled rows themselves)."""
@@ -725,12 +734,15 @@ class STKDDetector(BaseDetector):
         soft = float(self.knn_frame_[2])
         return lambda x: to_angle_t(x, lo, span, soft)
 
+    def _sample_indices(self, idx: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """At most ``knn_refs`` of the indices ``idx``, in order."""
+        return np.sort(rng.choice(idx, size=min(int(self.knn_refs), len(idx)), replace=False))
+
     def _sample_rows(
         self, Xs: np.ndarray, idx: np.ndarray, rng: np.random.Generator
     ) -> torch.Tensor:
         """At most ``knn_refs`` of the rows ``idx``, in row order, as a float32 tensor."""
-        take = np.sort(rng.choice(idx, size=min(int(self.knn_refs), len(idx)), replace=False))
-        return torch.from_numpy(Xs[take].copy())
+        return torch.from_numpy(Xs[self._sample_indices(idx, rng)].copy())
 
     def _train_student(
         self,
@@ -834,14 +846,11 @@ class STKDDetector(BaseDetector):
                 dist = knn_distance_t(q, *knn, int(self.knn_k)).double()
                 total += float(self.knn_weight) * (dist - loc) / sc
             if review is not None:
-                loc, sc, reach = self.review_stats_
                 dist = knn_distance_t(xt, *review, 1, skip_self=False).double()
-                capped = torch.where(dist <= reach, torch.minimum(total, (dist - loc) / sc), total)
+                to_fault = None
                 if confirmed is not None:
                     to_fault = knn_distance_t(xt, *confirmed, 1, skip_self=False).double()
-                    nearer_a_fault = to_fault < dist
-                    capped = torch.where(nearer_a_fault, total, capped)
-                total = capped
+                total = cap_by_reviews(total, dist, to_fault, self.review_stats_)
             out[start : start + len(xt)] = total.cpu().numpy()
         return out
 
@@ -850,7 +859,25 @@ class STKDDetector(BaseDetector):
         series = pad_series(self._scale(X), int(self.window))
         starts = window_starts(series.shape[0], int(self.window), 1)
         win = self._score_view(self._view(series, starts))
+        if self.review_refs_ is not None:
+            win = self._cap_windows(win, window_summaries(series, starts, int(self.window)))
         return rows_from_windows(win, starts, int(self.window), series.shape[0], self.row_agg)[:n]
+
+    def _cap_windows(self, scores: np.ndarray, summaries: np.ndarray) -> np.ndarray:
+        """Window scores under the review memory (its references are window summaries)."""
+
+        def nearest(refs: torch.Tensor | None) -> torch.Tensor | None:
+            if refs is None:
+                return None
+            return torch.from_numpy(knn_distance(summaries, refs, 1, skip_self=False))
+
+        capped = cap_by_reviews(
+            torch.from_numpy(scores),
+            nearest(self.review_refs_),
+            nearest(self.confirmed_refs_),
+            self.review_stats_,
+        )
+        return capped.numpy()
 
     def decision_function(self, X: Any) -> np.ndarray:
         """Anomaly score per row (higher = more anomalous); pure and batched."""

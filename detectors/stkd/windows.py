@@ -97,3 +97,32 @@ def rows_from_windows(
             np.maximum.at(out, starts + offset, scores)
         return out
     raise ValueError(f"row aggregation must be 'mean' or 'max', got {how!r}")
+
+
+def window_summaries(series: np.ndarray, starts: np.ndarray, window: int) -> np.ndarray:
+    """Each window as its per-channel mean and standard deviation, shape (n_windows, 2 * channels).
+
+    What state the line is in and how much it moves, with no regard to where in the window a
+    pattern falls: two windows of the same operating state are close even when they are not
+    aligned. Prefix sums keep it O(n * channels) for any number of windows.
+    """
+    x = np.asarray(series, dtype=np.float64)
+    zero = np.zeros((1, x.shape[1]))
+    first = np.concatenate([zero, np.cumsum(x, axis=0)])
+    second = np.concatenate([zero, np.cumsum(x * x, axis=0)])
+    starts = np.asarray(starts, dtype=np.int64)
+    mean = (first[starts + window] - first[starts]) / window
+    var = (second[starts + window] - second[starts]) / window - mean**2
+    return np.hstack([mean, np.sqrt(np.clip(var, 0.0, None))]).astype(np.float32)
+
+
+def covering_starts(rows: np.ndarray, window: int, n_rows: int) -> np.ndarray:
+    """Starts of every window that covers at least one of ``rows``, sorted and unique.
+
+    A row's score is the mean over the windows covering it, so a verdict on the row is a verdict
+    on those windows.
+    """
+    rows = np.asarray(rows, dtype=np.int64)
+    last = max(0, n_rows - window)
+    starts = (rows[:, None] - np.arange(window)[None, :]).ravel()
+    return np.unique(np.clip(starts, 0, last))

@@ -10,7 +10,11 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from detectors import STKDDetector, explain, load_detector, save_detector
-from tests.seeding import plant_with_a_minor_mode, sensor_series
+from tests.seeding import (
+    plant_with_a_minor_mode,
+    sensor_series,
+    sensor_series_with_a_minor_mode,
+)
 
 # A small budget keeps each fit around a second on two cores; behaviours, not accuracy records.
 FAST = {"steps": (120, 200, 150), "shards": 2, "rounds": 3, "random_state": 0}
@@ -397,6 +401,49 @@ def test_windows_view_scores_a_faulty_segment_higher():
     assert contrib.shape == (200, 3)
     assert contrib.mean(axis=0).argmax() == 2  # the sensor whose coupling broke
     assert (contrib.argmax(axis=1) == 2).mean() >= 0.6
+
+
+def test_window_summaries_are_each_windows_mean_and_spread():
+    from detectors.stkd.windows import covering_starts, window_summaries
+
+    rng = np.random.default_rng(0)
+    series = rng.normal(size=(50, 3)) * np.array([1.0, 10.0, 0.1]) + np.array([0.0, 100.0, -5.0])
+    starts = np.array([0, 7, 34])
+    got = window_summaries(series, starts, 16)
+    expected = [np.hstack([series[s : s + 16].mean(0), series[s : s + 16].std(0)]) for s in starts]
+    np.testing.assert_allclose(got, np.array(expected), rtol=1e-5, atol=1e-5)
+    assert window_summaries(np.ones((20, 2)), np.array([0, 4]), 16)[:, 2:].max() == 0.0
+    # every window that holds row 3 or row 40 of 50 rows, windows of 16 rows
+    np.testing.assert_array_equal(covering_starts(np.array([40, 3]), 16, 50), np.r_[0:4, 25:35])
+
+
+def test_dismissed_rows_stop_a_windows_line_alarming_on_the_same_state(tmp_path: Path):
+    """In the windows view a few dismissed rows pinned no window (a window is pinned only when
+    all its rows are known normal); the review memory holds the windows covering them."""
+    import copy
+
+    X, kind = sensor_series_with_a_minor_mode()
+    mode_stretches = [slice(s, s + 40) for s in (400, 900, 1100)]  # not the one reviewed
+    dismissed = np.zeros(len(X), dtype=bool)
+    dismissed[[150, 160, 170, 180, 189]] = True  # five alarms across the first stretch
+    det = STKDDetector(
+        view="windows", window=16, stride=4, steps=(60, 120, 80), shards=2, rounds=2,
+        random_state=0,
+    ).fit(X, known_normal=dismissed)  # fmt: skip
+    forgetful = copy.copy(det)
+    forgetful.review_refs_ = None
+    raw = forgetful.decision_function(X)
+    raw_flags = raw > np.percentile(raw, 90)  # what the same model flagged without the memory
+    assert min(raw_flags[s].mean() for s in mode_stretches) > 0.15
+    assert max(det.labels_[s].mean() for s in mode_stretches) <= 0.1
+    assert (det.decision_scores_ <= raw + 1e-9).all()  # the cap never raises a score
+    # the fault, unlike anything reviewed, still alarms, and gets the alarms the mode gave up
+    assert det.labels_[kind == 2].mean() > max(0.9, raw_flags[kind == 2].mean())
+    np.testing.assert_array_equal(det.decision_function(X), det.decision_scores_)
+    save_detector(det, tmp_path / "m")
+    np.testing.assert_array_equal(
+        load_detector(tmp_path / "m").decision_function(X), det.decision_scores_
+    )
 
 
 def test_teacher_verdict_is_a_robust_z_on_the_teacher_pool():
