@@ -63,11 +63,13 @@ def sensor_series(n: int = 1500, seed: int = 0) -> tuple[np.ndarray, np.ndarray]
     return X, y
 
 
-def sensor_series_with_a_minor_mode(n: int = 1200, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """``sensor_series``' three sensors with four 40-row stretches of a minor mode (the line at
-    low speed: smaller swings around other levels, 13 % of the rows) and a faulty segment (rows
-    600-699, the third sensor decoupled). Returns X and the kind of each row (0 main, 1 minor
-    mode, 2 fault), for asserts only."""
+def sensor_series_with_a_minor_mode(
+    n: int = 1200, stretch: int = 40, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """``sensor_series``' three sensors with four ``stretch``-row stretches of a minor mode (the
+    line at low speed: smaller swings around other levels; 13 % of the rows at 40) and a faulty
+    segment (rows 600-699, the third sensor decoupled). Returns X and the kind of each row
+    (0 main, 1 minor mode, 2 fault), for asserts only."""
     rng = np.random.default_rng(seed)
     t = np.arange(n)
     base = np.sin(2 * np.pi * t / 50)
@@ -75,7 +77,7 @@ def sensor_series_with_a_minor_mode(n: int = 1200, seed: int = 0) -> tuple[np.nd
     X += 0.05 * rng.normal(size=X.shape)
     kind = np.zeros(n, dtype=int)
     for start in (150, 400, 900, 1100):
-        seg = slice(start, start + 40)
+        seg = slice(start, start + stretch)
         X[seg] = 0.3 * X[seg] + np.array([2.0, 1.5, -2.0])
         kind[seg] = 1
     seg = slice(600, 700)

@@ -150,16 +150,17 @@ class STKDDetector(BaseDetector):
     lambda_kd, eta : weight of the KD term in the training loss and in the score.
     judge_weight : weight of the teacher's own verdict (robust z of its reconstruction error) in
         every purification decision; 0 leaves purification to the students alone.
-    mode_guard_k, mode_guard_refs, mode_guard_q : the operating-mode guard (rows view; k = 0
-        disables it). A sample purification flags is kept in training when its mean distance to
-        its k nearest of ``mode_guard_refs`` rows drawn from the whole input is no larger than
-        the ``mode_guard_q`` quantile of the kept pool's: it sits in a region as crowded as
-        typical normal data, i.e. an operating mode that holds more than about k / refs of the
-        rows, which self-training would otherwise empty round by round and then flag entirely.
+    mode_guard_k, mode_guard_refs, mode_guard_q : the operating-mode guard (k = 0 disables
+        it). A sample purification flags is kept in training when its mean distance to its k
+        nearest of ``mode_guard_refs`` samples drawn from the whole input (windows: by their
+        per-channel mean and spread) is no larger than the ``mode_guard_q`` quantile of the kept
+        pool's: it sits in a region as crowded as typical normal data, i.e. an operating mode
+        that holds more than about k / refs of the samples, which self-training would otherwise
+        empty round by round and then flag entirely.
     review_memory : reviewed normals (``known_normal``) cap the score of samples as close to
         them as pool samples sit to each other, so a dismissed false alarm is not raised again by
         the retrained model; a confirmed anomaly nearer a sample lifts the cap. The windows view
-        compares the windows centred on the reviewed rows, by per-channel mean and spread.
+        compares windows with those covering the reviewed rows, by per-channel mean and spread.
     kd_target : what the students distil. "random" (default): a frozen, untrained encoder of the
         same shape, so the KD discrepancy is a random-network-distillation novelty signal that
         the students can only learn where the purified pool has data; the seed or reference
@@ -660,23 +661,27 @@ class STKDDetector(BaseDetector):
         return teacher_verdict(rec, t_pool, float(self.judge_weight))
 
     def _mode_guard(self, Xs: np.ndarray, candidates: np.ndarray, seed: int) -> ModeGuard | None:
-        """The operating-mode guard (rows view; None when it is off).
+        """The operating-mode guard (None when it is off).
 
-        Crowding = mean distance to the ``mode_guard_k`` nearest of ``mode_guard_refs`` rows
+        Crowding = mean distance to the ``mode_guard_k`` nearest of ``mode_guard_refs`` samples
         drawn from every candidate *before* any purification, so a region holding more than
         about k / refs of the data keeps close references even after self-training has started
-        to empty it.
+        to empty it. Rows are compared as rows, windows by their per-channel mean and spread.
         """
-        if self.view != "rows" or int(self.mode_guard_k) == 0:
+        if int(self.mode_guard_k) == 0:
             return None
+        items = Xs
+        if self.view == "windows":
+            w = int(self.window)
+            items = window_summaries(Xs, window_starts(len(Xs), w, int(self.stride)), w)
         pool = np.flatnonzero(candidates)
         take = min(int(self.mode_guard_refs), len(pool))
         refs_idx = np.sort(np.random.default_rng(seed + 31).choice(pool, size=take, replace=False))
-        refs = torch.from_numpy(Xs[refs_idx].copy())
+        refs = torch.from_numpy(items[refs_idx].copy())
         k = int(self.mode_guard_k)
         return ModeGuard(
-            lambda idx: knn_distance(Xs[idx], refs, k),
-            len(Xs),
+            lambda idx: knn_distance(items[idx], refs, k),
+            len(items),
             float(self.mode_guard_q),
             seed=seed + 37,
         )

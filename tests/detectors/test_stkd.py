@@ -541,6 +541,23 @@ def test_the_mode_guard_keeps_a_minor_operating_mode_in_training():
     assert sum(r.get("spared", 0) for r in guarded.purification_trace_) > 0
 
 
+def test_the_mode_guard_keeps_a_minor_mode_of_a_windows_line_in_training():
+    from detectors.stkd.windows import window_starts, windows_touching, windows_within
+
+    X, kind = sensor_series_with_a_minor_mode(stretch=60)  # 20 % of the rows
+    starts = window_starts(len(X), 16, 4)
+    mode = windows_within(kind == 1, starts, 16)
+    fault = windows_touching(kind == 2, starts, 16)
+    params = {"view": "windows", "window": 16, "stride": 4, "steps": (60, 120, 80)}
+    params |= {"shards": 2, "rounds": 2, "random_state": 0}
+    unguarded = STKDDetector(**params, mode_guard_k=0).fit(X)
+    guarded = STKDDetector(**params).fit(X)
+    assert (~unguarded.training_mask_[mode]).mean() > 0.25  # self-training drops the mode
+    assert (~guarded.training_mask_[mode]).mean() < 0.1
+    assert sum(r.get("spared", 0) for r in guarded.purification_trace_) > 0
+    assert (~guarded.training_mask_[fault]).mean() >= (~unguarded.training_mask_[fault]).mean()
+
+
 def test_dismissed_false_alarms_stop_their_near_duplicates_alarming(tmp_path: Path):
     # A 3 % mode is below what the mode guard protects: every row of it is flagged.
     X, kind = plant_with_a_minor_mode(mode_share=0.03)
