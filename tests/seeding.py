@@ -48,14 +48,20 @@ def correlated_rows(
     return X.astype(np.float32), labels
 
 
-def sensor_series(n: int = 1500, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Three sinusoidal sensors in time order; rows 900-1199 are a faulty segment in which the
-    third sensor loses its coupling to the others and vibrates. Returns X and the 0/1 labels."""
-    rng = np.random.default_rng(seed)
+def _three_coupled_sensors(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Three sinusoidal sensors in time order, and the sinusoid that couples them."""
     t = np.arange(n)
     base = np.sin(2 * np.pi * t / 50)
     X = np.stack([base, 0.5 * base + 0.1 * np.cos(2 * np.pi * t / 25), -base], axis=1)
     X += 0.05 * rng.normal(size=X.shape)
+    return X, base
+
+
+def sensor_series(n: int = 1500, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Three sinusoidal sensors in time order; rows 900-1199 are a faulty segment in which the
+    third sensor loses its coupling to the others and vibrates. Returns X and the 0/1 labels."""
+    rng = np.random.default_rng(seed)
+    X, base = _three_coupled_sensors(n, rng)
     y = np.zeros(n, dtype=int)
     seg = slice(900, 1200)
     X[seg, 2] = base[seg] + 0.4 * rng.normal(size=300)
@@ -71,10 +77,7 @@ def sensor_series_with_a_minor_mode(
     segment (rows 600-699, the third sensor decoupled). Returns X and the kind of each row
     (0 main, 1 minor mode, 2 fault), for asserts only."""
     rng = np.random.default_rng(seed)
-    t = np.arange(n)
-    base = np.sin(2 * np.pi * t / 50)
-    X = np.stack([base, 0.5 * base + 0.1 * np.cos(2 * np.pi * t / 25), -base], axis=1)
-    X += 0.05 * rng.normal(size=X.shape)
+    X, base = _three_coupled_sensors(n, rng)
     kind = np.zeros(n, dtype=int)
     for start in (150, 400, 900, 1100):
         seg = slice(start, start + stretch)
