@@ -385,10 +385,11 @@ class STKDDetector(BaseDetector):
             self.training_mask_ = ~excluded  # per sample of the view (rows or windows)
             self._fit_pool_terms(Xs, pool, samples.candidates, rng)
             self._remember_reviews(Xs, pool, known_normal & ~known_anomaly, known_anomaly, rng)
-            if self.view == "rows":  # the same fused pass as decision_function, so they agree
-                scores = self._score_rows(X)
+            own, reviewed = self._training_scores(X)
+            if self.view == "rows":
+                scores = own
             self._settle_contamination(scores[samples.candidates])
-            self.decision_scores_ = scores if self.view == "rows" else self._decision_windows(X)
+            self.decision_scores_ = reviewed
             left_out = np.flatnonzero(excluded & samples.candidates)
             trace.append(
                 {
@@ -404,7 +405,7 @@ class STKDDetector(BaseDetector):
             )
         self.purification_trace_ = trace
         self.fit_seconds_ = round(time.perf_counter() - t_start, 4)
-        self._set_threshold()
+        self._set_threshold(own)
         return self
 
     def _check_fit_masks(
@@ -779,9 +780,13 @@ class STKDDetector(BaseDetector):
             z = z + float(self.eta) * (kd - kl) / ks
         return z, [rl, rs, kl, ks]
 
-    def _set_threshold(self) -> None:
+    def _set_threshold(self, own_scores: np.ndarray) -> None:
+        """``threshold_`` from the model's own training scores, before the review memory: a
+        dismissal then takes its alarms away. Set on the capped scores, the percentile handed
+        every cleared place to another row, so the flagged share never fell and new batches met
+        a lower threshold (README.md, "Reviews that stick")."""
         c = self.contamination_estimate_
-        self.threshold_ = float(np.percentile(self.decision_scores_, 100 * (1 - c)))
+        self.threshold_ = float(np.percentile(own_scores, 100 * (1 - c)))
         self.labels_ = (self.decision_scores_ > self.threshold_).astype(int).ravel()
         self._mu = float(np.mean(self.decision_scores_))
         self._sigma = float(np.std(self.decision_scores_))
@@ -822,9 +827,10 @@ class STKDDetector(BaseDetector):
         return total
 
     @torch.no_grad()
-    def _score_rows(self, X: np.ndarray) -> np.ndarray:
+    def _score_rows(self, X: np.ndarray, cap_reviews: bool = True) -> np.ndarray:
         """Rows view: one fused pass per batch of raw rows (scale, teacher once, every student,
-        Mahalanobis and kNN terms), so each batch is read once and stays in cache."""
+        Mahalanobis and kNN terms), so each batch is read once and stays in cache.
+        ``cap_reviews=False``: the model's own score, without the review memory."""
         device = self._device()
         students, teacher = self._scoring_nets(device)
         center, scale = self.center_.astype(np.float32), self.scale_.astype(np.float32)
@@ -834,7 +840,7 @@ class STKDDetector(BaseDetector):
             gauss = (mu, whitening_factor(self.gauss_precision_).to(device))
         knn_space = self._knn_space_fn(device)
         knn = _reference_set(self.knn_refs_, device, knn_space)
-        review = _reference_set(self.review_refs_, device)
+        review = _reference_set(self.review_refs_, device) if cap_reviews else None
         confirmed = _reference_set(self.confirmed_refs_, device)
         out = np.empty(len(X))
         for start in range(0, len(X), SCORE_BATCH):
@@ -859,14 +865,35 @@ class STKDDetector(BaseDetector):
             out[start : start + len(xt)] = total.cpu().numpy()
         return out
 
-    def _decision_windows(self, X: np.ndarray) -> np.ndarray:
-        n = X.shape[0]
+    def _training_scores(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Row scores of the training input: the model's own, and under the review memory (the
+        same array when there are no reviews). The same passes as ``decision_function``."""
+        if self.view == "rows":
+            own = self._score_rows(X, cap_reviews=False)
+            return own, own if self.review_refs_ is None else self._score_rows(X)
+        win, starts, series = self._window_scores(X)
+        own = self._rows_of_windows(win, starts, series, len(X))
+        if self.review_refs_ is None:
+            return own, own
+        capped = self._cap_windows(win, window_summaries(series, starts, int(self.window)))
+        return own, self._rows_of_windows(capped, starts, series, len(X))
+
+    def _window_scores(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Scores of every window (stride 1) of the scaled, padded series; starts; the series."""
         series = pad_series(self._scale(X), int(self.window))
         starts = window_starts(series.shape[0], int(self.window), 1)
-        win = self._score_view(self._view(series, starts))
+        return self._score_view(self._view(series, starts)), starts, series
+
+    def _rows_of_windows(
+        self, win: np.ndarray, starts: np.ndarray, series: np.ndarray, n: int
+    ) -> np.ndarray:
+        return rows_from_windows(win, starts, int(self.window), len(series), self.row_agg)[:n]
+
+    def _decision_windows(self, X: np.ndarray) -> np.ndarray:
+        win, starts, series = self._window_scores(X)
         if self.review_refs_ is not None:
             win = self._cap_windows(win, window_summaries(series, starts, int(self.window)))
-        return rows_from_windows(win, starts, int(self.window), series.shape[0], self.row_agg)[:n]
+        return self._rows_of_windows(win, starts, series, X.shape[0])
 
     def _cap_windows(self, scores: np.ndarray, summaries: np.ndarray) -> np.ndarray:
         """Window scores under the review memory (its references are window summaries)."""
