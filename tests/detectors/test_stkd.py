@@ -574,6 +574,10 @@ def test_dismissed_false_alarms_stop_their_near_duplicates_alarming(tmp_path: Pa
     remembering = STKDDetector(**FAST).fit(X, known_normal=dismissed)
     assert remembering.labels_[rest].mean() < 0.1
     assert remembering.labels_[kind == 2].mean() > 0.9  # faults far from every review still go
+    # the memory only scores: the same model, the same threshold, and the dismissed alarms are
+    # gone rather than handed to other rows
+    assert remembering.threshold_ == forgetful.threshold_
+    assert remembering.labels_.sum() <= forgetful.labels_.sum() - len(rest) * 0.8
     save_detector(remembering, tmp_path / "m")
     loaded = load_detector(tmp_path / "m")
     np.testing.assert_array_equal(loaded.decision_function(X), remembering.decision_function(X))
