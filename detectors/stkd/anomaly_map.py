@@ -47,7 +47,13 @@ def knn_distance_t(
     d2 = _squared_distances(q, refs, r2, skip_self)
     kk = min(int(k), refs.shape[0])
     near = d2.amin(dim=1, keepdim=True) if kk == 1 else _k_smallest(d2, kk)
-    near = torch.where(torch.isinf(near), torch.zeros_like(near), near)  # all refs were self
+    return _mean_distance(near)
+
+
+def _mean_distance(near: torch.Tensor) -> torch.Tensor:
+    """Mean distance from the k smallest squared distances of each row (consumed); a row whose
+    references were all the query itself (inf) is at distance 0."""
+    near = torch.where(torch.isinf(near), torch.zeros_like(near), near)
     return near.clamp_min_(0.0).sqrt_().mean(dim=1)
 
 
@@ -96,8 +102,7 @@ def knn_distance_and_gaps(
         count = chosen.sum(dim=1, keepdim=True)
         g = q.pow(2) * count - 2.0 * q * (chosen @ refs) + chosen @ refs.pow(2)
         gaps[start : start + len(q)] = (g.clamp_min_(0.0) / count.clamp_min(1.0)).double().numpy()
-        near = torch.where(torch.isinf(near), torch.zeros_like(near), near)
-        dist[start : start + len(q)] = near.clamp_min_(0.0).sqrt_().mean(dim=1).double().numpy()
+        dist[start : start + len(q)] = _mean_distance(near).double().numpy()
     return dist, gaps
 
 

@@ -798,16 +798,10 @@ class STKDDetector(BaseDetector):
 
     def _score_view(self, view: RowView | WindowView) -> np.ndarray:
         device = self._device()
-        teacher = self.teacher_.to(device) if float(self.eta) > 0 else None
-        students = [s.to(device) for s in self.students_]
+        students, teacher = self._scoring_nets(device)
         rec, kd = score_ensemble(students, teacher, view.batch, len(view), device)
-        out = np.zeros(len(view))
-        for j, (rl, rs, kl, ks) in enumerate(self.score_stats_):
-            z = (rec[j] - rl) / rs
-            if teacher is not None:
-                z = z + float(self.eta) * (kd[j] - kl) / ks
-            out += z / len(self.students_)
-        return out
+        kds = [None if teacher is None else torch.from_numpy(k) for k in kd]
+        return self._students_z([torch.from_numpy(r) for r in rec], kds).numpy()
 
     def _scoring_nets(
         self, device: torch.device
@@ -827,10 +821,10 @@ class STKDDetector(BaseDetector):
         return total
 
     @torch.no_grad()
-    def _score_rows(self, X: np.ndarray, cap_reviews: bool = True) -> np.ndarray:
+    def _score_rows(self, X: np.ndarray, own: np.ndarray | None = None) -> np.ndarray:
         """Rows view: one fused pass per batch of raw rows (scale, teacher once, every student,
         Mahalanobis and kNN terms), so each batch is read once and stays in cache.
-        ``cap_reviews=False``: the model's own score, without the review memory."""
+        ``own``, when given, receives the model's own score, before the review memory."""
         device = self._device()
         students, teacher = self._scoring_nets(device)
         center, scale = self.center_.astype(np.float32), self.scale_.astype(np.float32)
@@ -840,7 +834,7 @@ class STKDDetector(BaseDetector):
             gauss = (mu, whitening_factor(self.gauss_precision_).to(device))
         knn_space = self._knn_space_fn(device)
         knn = _reference_set(self.knn_refs_, device, knn_space)
-        review = _reference_set(self.review_refs_, device) if cap_reviews else None
+        review = _reference_set(self.review_refs_, device)
         confirmed = _reference_set(self.confirmed_refs_, device)
         out = np.empty(len(X))
         for start in range(0, len(X), SCORE_BATCH):
@@ -856,6 +850,8 @@ class STKDDetector(BaseDetector):
                 q = xt if knn_space is None else knn_space(xt)
                 dist = knn_distance_t(q, *knn, int(self.knn_k)).double()
                 total += float(self.knn_weight) * (dist - loc) / sc
+            if own is not None:
+                own[start : start + len(xt)] = total.cpu().numpy()
             if review is not None:
                 dist = knn_distance_t(xt, *review, 1, skip_self=False).double()
                 to_fault = None
@@ -869,14 +865,15 @@ class STKDDetector(BaseDetector):
         """Row scores of the training input: the model's own, and under the review memory (the
         same array when there are no reviews). The same passes as ``decision_function``."""
         if self.view == "rows":
-            own = self._score_rows(X, cap_reviews=False)
-            return own, own if self.review_refs_ is None else self._score_rows(X)
+            own = np.empty(len(X))
+            return own, self._score_rows(X, own=own)
         win, starts, series = self._window_scores(X)
         own = self._rows_of_windows(win, starts, series, len(X))
         if self.review_refs_ is None:
             return own, own
-        capped = self._cap_windows(win, window_summaries(series, starts, int(self.window)))
-        return own, self._rows_of_windows(capped, starts, series, len(X))
+        return own, self._rows_of_windows(
+            self._cap_windows(win, series, starts), starts, series, len(X)
+        )
 
     def _window_scores(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Scores of every window (stride 1) of the scaled, padded series; starts; the series."""
@@ -892,11 +889,14 @@ class STKDDetector(BaseDetector):
     def _decision_windows(self, X: np.ndarray) -> np.ndarray:
         win, starts, series = self._window_scores(X)
         if self.review_refs_ is not None:
-            win = self._cap_windows(win, window_summaries(series, starts, int(self.window)))
+            win = self._cap_windows(win, series, starts)
         return self._rows_of_windows(win, starts, series, X.shape[0])
 
-    def _cap_windows(self, scores: np.ndarray, summaries: np.ndarray) -> np.ndarray:
+    def _cap_windows(
+        self, scores: np.ndarray, series: np.ndarray, starts: np.ndarray
+    ) -> np.ndarray:
         """Window scores under the review memory (its references are window summaries)."""
+        summaries = window_summaries(series, starts, int(self.window))
 
         def nearest(refs: torch.Tensor | None) -> torch.Tensor | None:
             if refs is None:
