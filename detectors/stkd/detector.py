@@ -863,7 +863,7 @@ class STKDDetector(BaseDetector):
 
     def _training_scores(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Row scores of the training input: the model's own, and under the review memory (the
-        same array when there are no reviews). The same passes as ``decision_function``."""
+        same values when there are no reviews). The same passes as ``decision_function``."""
         if self.view == "rows":
             own = np.empty(len(X))
             return own, self._score_rows(X, own=own)
