@@ -351,7 +351,9 @@ class STKDDetector(BaseDetector):
 
         known_normal / known_anomaly: boolean row masks from reviews; known normals are never
         excluded, known anomalies are never trained on (students or teacher).
-        reference_mask: trusted clean rows for ``teacher="reference"`` (defaults to known_normal).
+        reference_mask: trusted clean rows, e.g. a window the engineer vouches for. The reference
+        teacher trains on them (``teacher="reference"``; it falls back to known_normal), and in
+        the rows view the distance terms measure against them instead of the purified pool.
         """
         del y  # labels never reach training
         self._check_params()
@@ -383,8 +385,13 @@ class STKDDetector(BaseDetector):
             scores = self._train_final_students(samples.view, pool, kd_teacher, seed, device)
             self.teacher_ = teacher
             self.training_mask_ = ~excluded  # per sample of the view (rows or windows)
-            self._fit_pool_terms(Xs, pool, samples.candidates, rng)
-            self._remember_reviews(Xs, pool, known_normal & ~known_anomaly, known_anomaly, rng)
+            trusted = None if reference is None else np.flatnonzero(reference & ~known_anomaly)
+            measured_from = pool if trusted is None else trusted
+            self._fit_pool_terms(Xs, measured_from, samples.candidates, rng)
+            self._remember_reviews(
+                Xs, pool, known_normal & ~known_anomaly, known_anomaly, rng,
+                pool_refs=reference is None,
+            )  # fmt: skip
             own, reviewed = self._training_scores(X)
             if self.view == "rows":
                 scores = own
@@ -427,6 +434,11 @@ class STKDDetector(BaseDetector):
             raise ValueError(f"rows view needs at least 8 rows to fit, got {n}")
         if int(anomaly.sum()) >= n - 4:
             raise ValueError("too few rows left after removing known anomalies")
+        if reference is not None and int((reference & ~anomaly).sum()) < 8:
+            raise ValueError(
+                f"reference_mask names {int((reference & ~anomaly).sum())} usable rows "
+                "(not known anomalies); at least 8 are needed"
+            )
         return normal, anomaly, reference
 
     def _set_widths(self, n_features: int) -> None:
@@ -613,10 +625,13 @@ class STKDDetector(BaseDetector):
     def _fit_pool_terms(
         self, Xs: np.ndarray, pool: np.ndarray, candidates: np.ndarray, rng: np.random.Generator
     ) -> None:
-        """kNN references and the Gaussian of the purified pool, with their z statistics (rows).
+        """kNN references and the Gaussian of ``pool``, with their z statistics (rows).
 
-        ``knn_refs_`` stay robust-scaled rows (the review memory measures from them too); the
-        angular frame spans every candidate row, so rows purification left out map inside it.
+        ``pool`` is the purified pool, or the rows of a named reference window: a dense fault
+        that fills a third of the data stays in any purified pool and gives its own rows close
+        references (README.md, "What a clean pool would be worth"). ``knn_refs_`` stay
+        robust-scaled rows (the review memory measures from them too); the angular frame spans
+        every candidate row, so rows purification left out map inside it.
         """
         self.knn_refs_: torch.Tensor | None = None
         self.knn_frame_: tuple[np.ndarray, np.ndarray, float] | None = None
@@ -694,6 +709,7 @@ class STKDDetector(BaseDetector):
         reviewed: np.ndarray,
         confirmed: np.ndarray,
         rng: np.random.Generator,
+        pool_refs: bool = True,
     ) -> None:
         """Keep reviewed rows as references that cap the score (``reviews.py``).
 
@@ -702,7 +718,8 @@ class STKDDetector(BaseDetector):
         mean over those), as their per-channel mean and spread: pinning alone did nothing there
         for a few dismissed rows, since a window is pinned only when all its rows are known
         normal. ``review_stats_``: location and scale of the pool's distances to its own
-        references, then their fence.
+        references, then their fence (``pool_refs``: whether ``knn_refs_`` are drawn from the
+        pool; when they come from a reference window the pool gets references of its own).
         """
         self.review_refs_: torch.Tensor | None = None
         self.confirmed_refs_: torch.Tensor | None = None
@@ -715,7 +732,7 @@ class STKDDetector(BaseDetector):
             if confirmed.any():
                 self.confirmed_refs_ = self._sample_rows(Xs, np.flatnonzero(confirmed), rng)
             pool_items = Xs[pool]
-            refs = self.knn_refs_
+            refs = self.knn_refs_ if pool_refs else None
             if refs is None:
                 refs = self._sample_rows(Xs, pool, rng)
         else:
