@@ -11,7 +11,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 from app.config import Settings
@@ -184,15 +184,40 @@ def cmd_lines(args: argparse.Namespace, ctx: AppContext) -> int:
             line_service.change_line_detector(
                 session, cli_actor(), args.line, args.detector, _parse_params(args.param)
             )
+        elif args.lines_command == "set-clean-window":
+            start = None if args.clear else _parse_instant(args.start, "--start")
+            end = None if args.clear else _parse_instant(args.end, "--end")
+            line_service.change_line_reference_window(session, cli_actor(), args.line, start, end)
         for line in line_service.list_lines(session):
+            clean = ""
+            if line.reference_start is not None and line.reference_end is not None:
+                clean = (
+                    f", clean window {line.reference_start:%Y-%m-%dT%H:%M}Z.."
+                    f"{line.reference_end:%Y-%m-%dT%H:%M}Z"
+                )
             _print(
                 f"{line.name}: {len(line.feature_columns)} features, view={line.view.value}, "
                 f"detector={line.detector}, contamination="
-                f"{'auto' if line.contamination is None else f'{line.contamination:g}'}, "
+                f"{'auto' if line.contamination is None else f'{line.contamination:g}'}{clean}, "
                 f"retrain '{line.retrain_cron}' {line.timezone}"
                 + (" (paused)" if line.schedule_paused else "")
             )
     return 0
+
+
+def _parse_instant(text: str | None, option: str) -> datetime:
+    """An ISO 8601 date or date-time from the command line; without an offset it is UTC."""
+    from app.services.errors import ValidationError
+
+    if not text:
+        raise ValidationError(f"{option} is needed (an ISO date-time such as 2026-11-02T06:00).")
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise ValidationError(
+            f"{option} {text!r} is not an ISO date-time (e.g. 2026-11-02T06:00)."
+        ) from exc
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 def cmd_users(args: argparse.Namespace, ctx: AppContext) -> int:
@@ -405,6 +430,14 @@ def build_parser() -> argparse.ArgumentParser:
     det.add_argument("line")
     det.add_argument("detector")
     det.add_argument("--param", action="append")
+    clean = lines_sub.add_parser(
+        "set-clean-window",
+        help="name a span known to be fault-free (STKD trains its teacher on it), or --clear it",
+    )
+    clean.add_argument("line")
+    clean.add_argument("--start", help="ISO date-time, UTC unless an offset is given")
+    clean.add_argument("--end", help="ISO date-time, UTC unless an offset is given")
+    clean.add_argument("--clear", action="store_true", help="forget the line's clean window")
     lines.set_defaults(func=cmd_lines)
 
     detectors = sub.add_parser("detectors", help="list the available trainers")

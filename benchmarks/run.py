@@ -139,6 +139,61 @@ def run_skab_windows(
     return results
 
 
+REFERENCE_SHARE = 0.2  # the leading share of each SKAB run named as a trusted clean window
+
+
+def run_skab_reference(
+    specs: list[DatasetSpec], names: list[str], seeds: list[int], share: float = REFERENCE_SHARE
+) -> list[dict[str, Any]]:
+    """SKAB runs in time order with their first ``share`` named clean, as an engineer would name
+    a commissioning window. ROC-AUC and AP on the rows after the window.
+
+    STKD fits the whole run with the window passed as ``reference_mask``
+    (``teacher="reference"``); each detector is also fitted on the whole run with nothing named,
+    and on the window alone (the obvious use of a clean window). Rows are the trailing-window
+    features standardized on the whole run, as in ``--skab-windows``; labels only score, and
+    report the window's faulty share (0 on every valve1 run).
+    """
+    from sklearn.preprocessing import StandardScaler
+
+    from benchmarks.datasets import read_skab, trailing_features
+    from benchmarks.protocol import Result, _safe_metrics, _seedable
+    from detectors import create_detector
+
+    results = []
+    for spec in specs:
+        raw, y = read_skab(spec.path)
+        X = StandardScaler().fit_transform(trailing_features(raw))
+        window = np.arange(len(X)) < int(round(share * len(X)))
+        after = ~window
+        print(f"  {spec.name}: window {int(window.sum())} rows, faulty {y[window].mean():.1%}")
+        cells = [("stkd-named-window", "stkd", {"teacher": "reference"}, "named")]
+        cells += [(n, n, {}, "whole") for n in names]
+        cells += [(f"{n}-on-window", n, {}, "window") for n in names]
+        for label, name, params, how in cells:
+            for seed in seeds:
+                p = dict(params)
+                if "random_state" in _seedable(name):
+                    p["random_state"] = seed
+                det = create_detector(name, **p)
+                t0 = time.perf_counter()
+                if how == "named":
+                    det.fit(X, reference_mask=window)
+                else:
+                    det.fit(X if how == "whole" else X[window])
+                fit_s = time.perf_counter() - t0
+                t0 = time.perf_counter()
+                scores = np.asarray(det.decision_function(X[after]), dtype=np.float64)
+                score_s = time.perf_counter() - t0
+                auc, ap = _safe_metrics(y[after], scores)
+                n_fit = len(X) if how != "window" else int(window.sum())
+                r = Result(spec.name, "skab-named-window", label, seed, "transductive", auc, ap,
+                           fit_s, score_s, n_fit, float(np.mean(y[after])))  # fmt: skip
+                results.append(r.as_dict())
+                print(f"  {spec.name:20s} {label:24s} seed {seed} auc {auc:.4f}", flush=True)
+    return results
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--detectors", help="comma-separated names (default: all registered)")
@@ -163,6 +218,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "--skab-windows",
         action="store_true",
         help="SKAB runs in time order: STKD windows view vs row baselines, transductive",
+    )
+    ap.add_argument(
+        "--skab-reference",
+        action="store_true",
+        help="SKAB runs in time order with their first 20 %% named clean (reference_mask)",
     )
     ap.add_argument(
         "--jobs", type=int, default=1, help="worker processes for the cells (default 1)"
@@ -217,6 +277,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             res = run_skab_windows(select(specs, "skab"), names, seeds)
             sections.append(summary_table(res, "SKAB valve1, time order kept, transductive"))
             sections.append(dataset_table(res, "SKAB valve1 transductive, ROC-AUC per run"))
+        elif args.skab_reference:
+            res = run_skab_reference(select(specs, "skab"), names, seeds)
+            sections.append(
+                summary_table(res, "SKAB valve1, first 20 % named clean, scored after it")
+            )
+            sections.append(dataset_table(res, "SKAB valve1 with a named window, ROC-AUC per run"))
         elif args.sweep:
             specs = [s for s in specs if s.group in ("adbench", "mvtec")]
             sweep_names = (
@@ -258,7 +324,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 def _merge_docs(text: str, args: argparse.Namespace) -> str:
     """Keep one subsection per run kind so a --scale run does not erase the main table."""
     kind = "main"
-    for flag in ("scale", "sweep", "ablations", "skab_windows", "quick"):
+    for flag in ("scale", "sweep", "ablations", "skab_windows", "skab_reference", "quick"):
         if getattr(args, flag, False):
             kind = flag
             break
@@ -273,7 +339,7 @@ def _merge_docs(text: str, args: argparse.Namespace) -> str:
                 lines.pop(0)  # drop the heading we add back below
             parts[name.strip()] = "\n".join(lines).strip()
     parts[kind] = text
-    order = ["main", "ablations", "sweep", "skab_windows", "scale", "quick"]
+    order = ["main", "ablations", "sweep", "skab_windows", "skab_reference", "scale", "quick"]
     title = "## Detectors (STKD and PyOD baselines)\n\n" + _INTRO
     blocks = [
         f"<!-- detectors:run {k} -->\n### {_TITLES[k]}\n\n{parts[k]}" for k in order if k in parts
@@ -287,6 +353,7 @@ _TITLES = {
     "sweep": "Contamination sweep",
     "scale": "Scaling",
     "skab_windows": "SKAB in time order: STKD windows view",
+    "skab_reference": "SKAB in time order with a named clean window",
     "quick": "Quick check",
 }
 _INTRO = (

@@ -135,6 +135,10 @@ class Line(Base):
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
     schedule_paused: Mapped[bool] = mapped_column(Boolean, default=False)
     training_window_days: Mapped[int] = mapped_column(Integer, default=30)
+    # A span the engineers vouch for as fault-free (e.g. commissioning); STKD trains its teacher
+    # on it and measures distances from it. Both set or both None.
+    reference_start: Mapped[datetime | None]
+    reference_end: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

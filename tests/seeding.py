@@ -164,3 +164,18 @@ def add_model(
     session.add(model)
     session.flush()
     return model.id
+
+
+def rows_with_a_fault_state_for_a_third_of_them(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Two load-driven readings and a temperature; the last 35 % of the rows hold one tight
+    fault state (the second reading at 60 % of its usual share), as dense as normal running.
+    The first 20 % are all normal, a window an engineer could vouch for."""
+    rng = np.random.default_rng(seed)
+    n, n_fault = 1500, 525
+    load = rng.uniform(3.0, 10.0, n)
+    X = np.column_stack([load, 2.0 * load, 40 + rng.normal(0, 2.0, n)])
+    X += rng.normal(0, 0.15, X.shape)
+    y = np.zeros(n, dtype=int)
+    y[-n_fault:] = 1
+    X[-n_fault:, 1] *= 0.6
+    return X, y

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -212,3 +213,46 @@ def change_line_contamination(
     target.contamination = wanted
     _record_change(session, actor, "line.contamination", target, before, wanted)
     return target
+
+
+def change_line_reference_window(
+    session: Session,
+    actor: Actor,
+    line: str | int,
+    start: datetime | None,
+    end: datetime | None,
+) -> Line:
+    """Name the span the engineers vouch for as fault-free, or clear it with None, None (admin);
+    audited. Applies from the next retrain.
+
+    STKD trains its teacher on that span and measures its distance term from it: a fault that
+    fills a third of the training data stays in any purified pool, and only a trusted span shows
+    it up (detectors/stkd/README.md, "A named clean window"). Naive datetimes are UTC.
+    """
+    require(actor, Role.ADMIN)
+    if (start is None) != (end is None):
+        raise ValidationError("A trusted clean window needs both a start and an end (or neither).")
+    if start is not None and end is not None:
+        start, end = _utc(start), _utc(end)
+        if not start < end:
+            raise ValidationError(
+                f"The trusted clean window must start before it ends, got {start:%Y-%m-%d %H:%M} "
+                f"to {end:%Y-%m-%d %H:%M} UTC."
+            )
+    target = get_line(session, line)
+    before = _window_text(target.reference_start, target.reference_end)
+    target.reference_start, target.reference_end = start, end
+    after = _window_text(start, end)
+    _record_change(session, actor, "line.reference_window", target, before, after)
+    return target
+
+
+def _utc(ts: datetime) -> datetime:
+    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
+
+
+def _window_text(start: datetime | None, end: datetime | None) -> str | None:
+    """The window as the audit log and the dashboard show it."""
+    if start is None or end is None:
+        return None
+    return f"{_utc(start).isoformat()} .. {_utc(end).isoformat()}"

@@ -815,6 +815,8 @@ class LineSettings:
     detector_params: dict[str, Any]
     contamination: float | None
     training_window_days: int
+    reference_start: datetime | None = None
+    reference_end: datetime | None = None
 
 
 def line_settings(session: Session, line_id: int) -> LineSettings:
@@ -829,4 +831,6 @@ def line_settings(session: Session, line_id: int) -> LineSettings:
         detector_params=dict(line.detector_params or {}),
         contamination=line.contamination,
         training_window_days=int(line.training_window_days or 0),
+        reference_start=line.reference_start,
+        reference_end=line.reference_end,
     )

@@ -81,6 +81,10 @@ class _TrainingData:
     known_normal: np.ndarray
     known_anomaly: np.ndarray
     truth: np.ndarray | None
+    reference: np.ndarray | None = None  # rows inside the line's trusted clean window
+
+
+MIN_REFERENCE_ROWS = 8
 
 
 def _training_window(
@@ -125,6 +129,7 @@ def _read_training_data(
     line = get_line(session, line_name)
     start, end = _training_window(session, line, now)
     matrix = load_samples(session, line, start=start, end=end)
+    matrix, reference = _with_reference_window(session, line, matrix, start)
     known_normal, known_anomaly = feedback_masks(
         matrix.sample_ids, current_verdicts(session, line.id)
     )
@@ -139,16 +144,52 @@ def _read_training_data(
         known_normal=known_normal,
         known_anomaly=known_anomaly,
         truth=_ground_truth(session, matrix.sample_ids),
+        reference=reference,
     )
 
 
+def _with_reference_window(
+    session: Session, line: Line, matrix: LineMatrix, start: datetime | None
+) -> tuple[LineMatrix, np.ndarray | None]:
+    """The training rows with the line's trusted clean window among them, and its row mask.
+
+    A window older than the rolling training window is loaded as well and put first (it is
+    bounded by its own span), so naming commissioning week keeps working months later.
+    """
+    ref_start, ref_end = line.reference_start, line.reference_end
+    if ref_start is None or ref_end is None:
+        return matrix, None
+    ref_start, ref_end = _aware(ref_start), _aware(ref_end)
+    if start is not None and ref_start < start:
+        older = load_samples(session, line, start=ref_start, end=min(ref_end, start))
+        fresh = ~np.isin(older.sample_ids, matrix.sample_ids)
+        matrix = LineMatrix(
+            np.concatenate([older.sample_ids[fresh], matrix.sample_ids]),
+            [t for t, keep in zip(older.timestamps, fresh, strict=True) if keep]
+            + matrix.timestamps,
+            np.concatenate([older.X[fresh], matrix.X]),
+            matrix.feature_columns,
+        )
+    inside = np.fromiter(
+        (t is not None and ref_start <= _aware(t) <= ref_end for t in matrix.timestamps),
+        dtype=bool,
+        count=len(matrix),
+    )
+    return matrix, inside
+
+
 def build_detector(
-    name: str, params: dict[str, Any], view: LineView, contamination: float | None
+    name: str,
+    params: dict[str, Any],
+    view: LineView,
+    contamination: float | None,
+    reference: bool = False,
 ) -> Any:
     """Create the detector with the line's settings mapped onto what that detector accepts.
 
     A line without a stated contamination lets detectors that can estimate it do so
-    (``contamination="auto"``); the others get a conservative default.
+    (``contamination="auto"``); the others get a conservative default. A line with a trusted
+    clean window (``reference``) gets a teacher trained on it where the detector has one.
     """
     from detectors import create_detector
 
@@ -165,15 +206,31 @@ def build_detector(
         kwargs.setdefault("view", view.value)
     if "random_state" in accepted:
         kwargs.setdefault("random_state", 0)
+    if reference and "teacher" in accepted:
+        kwargs.setdefault("teacher", "reference")
     return create_detector(name, **kwargs)
 
 
 def _fit(detector: Any, data: _TrainingData) -> np.ndarray:
-    """Fit with feedback; returns the boolean mask of rows the detector was given."""
+    """Fit with feedback; returns the boolean mask of rows the detector was given.
+
+    The trusted clean window reaches detectors that take a ``reference_mask`` (STKD); others
+    train on every row as before.
+    """
     X = data.matrix.X
     fit_params = inspect.signature(detector.fit).parameters
     if "known_normal" in fit_params and "known_anomaly" in fit_params:
-        detector.fit(X, known_normal=data.known_normal, known_anomaly=data.known_anomaly)
+        extra: dict[str, Any] = {}
+        if data.reference is not None and "reference_mask" in fit_params:
+            usable = int((data.reference & ~data.known_anomaly).sum())
+            if usable < MIN_REFERENCE_ROWS:
+                raise ValidationError(
+                    f"Line {data.line_name!r}: its trusted clean window holds {usable} usable "
+                    f"samples; at least {MIN_REFERENCE_ROWS} are needed. Ingest data for that "
+                    "span or clear the window on the Models page."
+                )
+            extra["reference_mask"] = data.reference
+        detector.fit(X, known_normal=data.known_normal, known_anomaly=data.known_anomaly, **extra)
         return ~data.known_anomaly
     # Detectors without feedback support: confirmed anomalies are simply left out.
     keep = ~data.known_anomaly
@@ -271,12 +328,16 @@ def train_line(
     if len(data.matrix) == 0:
         raise ValidationError(f"Line {line_name!r} has no samples to train on; ingest data first.")
 
-    model = build_detector(data.detector, data.params, data.view, data.contamination)
+    model = build_detector(
+        data.detector, data.params, data.view, data.contamination, data.reference is not None
+    )
     trained_on = _fit(model, data)
     n_train = int(trained_on.sum())
     contamination = _contamination_of(model)
     checks = _checks(model, data, n_train, contamination)
     metrics = {**checks.metrics, **_evaluation(model, data)}
+    if data.reference is not None:
+        metrics["reference_window_rows"] = int(data.reference.sum())
     seconds = time.perf_counter() - started
     metrics["fit_seconds"] = seconds
 

@@ -1,14 +1,16 @@
 """Models: how a line is trained, its trained versions and why, and which one serves.
 
-Everyone sees the line's trainer and view, every version (status and the reason for it,
-training window, known-normal / known-anomaly counts, metrics, the purification trace).
-Admins change the trainer or the view and activate or roll back a version; the services check
-the role again and write the audit record in the same transaction.
+Everyone sees the line's trainer and view, its trusted clean window, every version (status and
+the reason for it, training window, known-normal / known-anomaly counts, metrics, the
+purification trace). Admins change the trainer, the view or the clean window and activate or
+roll back a version; the services check the role again and write the audit record in the same
+transaction.
 """
 
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, time, timedelta
 
 import pandas as pd
 import streamlit as st
@@ -118,6 +120,53 @@ if is_admin:
             st.rerun()
 else:
     st.info("Only admins change a line's trainer, view or contamination.", icon=":material/lock:")
+
+# --- a span the engineers vouch for ----------------------------------------------------------
+
+st.subheader("Trusted clean window")
+if config.reference_start and config.reference_end:
+    st.caption(
+        f"{config.reference_start:%Y-%m-%d %H:%M} to {config.reference_end:%Y-%m-%d %H:%M} UTC. "
+        "STKD trains its teacher on this span and measures every sample against it, so a fault "
+        "that fills much of the training data still stands out."
+    )
+else:
+    st.caption(
+        "None named. If a span is known to be fault-free (commissioning, the week after an "
+        "overhaul), name it: on lines where faults last long, STKD finds them far better "
+        "measured against such a span."
+    )
+if is_admin:
+    today = datetime.now(UTC).date()
+    first = config.reference_start or datetime.combine(today - timedelta(days=7), time(), UTC)
+    last = config.reference_end or datetime.combine(today, time(), UTC)
+    with st.form(f"models_reference_{line_id}", enter_to_submit=False):
+        r1, r2, r3, r4 = st.columns(4)
+        start_day = r1.date_input("From (UTC)", value=first.date(), key=f"models_ref_d0_{line_id}")
+        start_time = r2.time_input("at", value=first.time(), key=f"models_ref_t0_{line_id}")
+        end_day = r3.date_input("To (UTC)", value=last.date(), key=f"models_ref_d1_{line_id}")
+        end_time = r4.time_input("at", value=last.time(), key=f"models_ref_t1_{line_id}")
+        b1, b2 = st.columns(2)
+        save_window = b1.form_submit_button("Save window", type="primary")
+        clear_window = b2.form_submit_button(
+            "Clear window", disabled=config.reference_start is None
+        )
+    if save_window or clear_window:
+        start = None if clear_window else datetime.combine(start_day, start_time, UTC)
+        end = None if clear_window else datetime.combine(end_day, end_time, UTC)
+        try:
+            with ui.write() as session:
+                line_service.change_line_reference_window(session, actor, line_id, start, end)
+        except Exception as exc:
+            ui.show_error(exc)
+        else:
+            st.session_state[TOAST_KEY] = (
+                f"{names[line_id]}: trusted clean window cleared; applies from the next retrain."
+                if clear_window
+                else f"{names[line_id]}: trusted clean window {start:%Y-%m-%d %H:%M} to "
+                f"{end:%Y-%m-%d %H:%M} UTC; applies from the next retrain."
+            )
+            st.rerun()
 
 # --- trained versions ------------------------------------------------------------------------
 

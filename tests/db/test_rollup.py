@@ -21,13 +21,15 @@ SPAN = timedelta(days=5)
 
 
 def _line_and_models(session: Session, n_models: int = 1) -> tuple[int, list[int]]:
-    line = Line(name="l", feature_columns=["x"], units={})
-    session.add(line)
-    session.flush()
+    """A line (inserted with the columns every schema since 0001 has, so the migration tests
+    can seed an old schema) and ``n_models`` model versions."""
+    line_id = session.execute(
+        insert(Line).values(name="l", feature_columns=["x"], units={}).returning(Line.id)
+    ).scalar_one()
     ids = []
     for version in range(1, n_models + 1):
-        ids.append(add_model(session, line.id, version, threshold=0.9))
-    return line.id, ids
+        ids.append(add_model(session, line_id, version, threshold=0.9))
+    return line_id, ids
 
 
 def _score_rows(

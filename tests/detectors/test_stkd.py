@@ -12,6 +12,7 @@ from sklearn.metrics import roc_auc_score
 from detectors import STKDDetector, explain, load_detector, save_detector
 from tests.seeding import (
     plant_with_a_minor_mode,
+    rows_with_a_fault_state_for_a_third_of_them,
     sensor_series,
     sensor_series_with_a_minor_mode,
 )
@@ -374,25 +375,11 @@ def test_other_teachers_fit(data, teacher):
     assert roc_auc_score(y, det.decision_scores_) > 0.9
 
 
-def _a_third_of_the_rows_in_one_fault_state(seed: int = 0):
-    """Two load-driven readings and a temperature; the last 35 % of the rows hold one tight
-    fault state (the second reading at 60 % of its usual share), as dense as normal running."""
-    rng = np.random.default_rng(seed)
-    n, n_fault = 1500, 525
-    load = rng.uniform(3.0, 10.0, n)
-    X = np.column_stack([load, 2.0 * load, 40 + rng.normal(0, 2.0, n)])
-    X += rng.normal(0, 0.15, X.shape)
-    y = np.zeros(n, dtype=int)
-    y[-n_fault:] = 1
-    X[-n_fault:, 1] *= 0.6
-    return X, y
-
-
 def test_a_named_clean_window_finds_a_fault_that_fills_a_third_of_the_rows():
     """Purification cannot drop a fault state as dense as normal running: it stays in the pool
     and is its own nearest reference. Measured against the rows of a window the engineer
     vouches for, it stands out; outside the reference rows, normal rows stay quiet."""
-    X, y = _a_third_of_the_rows_in_one_fault_state()
+    X, y = rows_with_a_fault_state_for_a_third_of_them()
     window = np.arange(len(X)) < 300  # the first 20 %: commissioning, all normal
     rest = ~window
     plain = STKDDetector(**FAST).fit(X)

@@ -12,6 +12,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.config import Settings
 from app.services.artifacts import ArtifactError, load_artifact
+from app.services.auth import Actor
+from app.services.lines import change_line_reference_window
 from app.services.scoring import score_line
 from app.services.thresholds import current_threshold, set_threshold
 from app.services.training import train_line
@@ -27,7 +29,14 @@ from db.models import (
     Score,
     Verdict,
 )
-from tests.seeding import correlated_rows, plant_with_a_minor_mode, seed_line, sensor_series
+from tests.seeding import (
+    START,
+    correlated_rows,
+    plant_with_a_minor_mode,
+    rows_with_a_fault_state_for_a_third_of_them,
+    seed_line,
+    sensor_series,
+)
 
 
 def test_training_creates_an_active_version_and_scoring_covers_every_sample(
@@ -248,6 +257,43 @@ def test_a_windows_line_scores_each_batch_as_one_pass_over_its_series_would(
     without_context = detector.decision_function(X[500:1000])
     assert not np.allclose(without_context[: window - 1], stored[500 : 500 + window - 1])
     assert np.median(stored[faulty == 1]) > np.quantile(stored[faulty == 0], 0.9)
+
+
+def test_a_trusted_clean_window_lets_stkd_see_a_fault_that_fills_a_third_of_the_data(
+    settings: Settings, session_factory: sessionmaker[Session]
+) -> None:
+    """A fault state in the last 35 % of the rows stays in any purified pool. Named through the
+    service, the first five hours reach STKD as its reference, including the hour that has
+    already left the rolling training window."""
+    from sklearn.metrics import roc_auc_score
+
+    from db.models import Role
+
+    X, y = rows_with_a_fault_state_for_a_third_of_them()
+    line_id, _ = seed_line(session_factory, "mill", X, detector="stkd", contamination=0.1)
+    with unit_of_work(session_factory) as session:
+        session.get(Line, line_id).training_window_days = 1  # 24 h of the 25 h held
+    fast = {"steps": [120, 200, 150], "shards": 2}
+    after = np.arange(len(X)) >= 300
+
+    def auc_after_window() -> tuple[float, dict[str, object], str]:
+        outcome = train_line(session_factory, settings, "mill", params=fast)
+        with session_factory() as session:
+            row = session.get(ModelVersion, outcome.model_version_id)
+            model = load_artifact(Path(row.artifact_path), row.artifact_sha256)
+            metrics = dict(row.metrics or {})
+        scores = model.decision_function(X.astype(np.float32))
+        return roc_auc_score(y[after], scores[after]), metrics, model.teacher
+
+    plain_auc, plain_metrics, plain_teacher = auc_after_window()
+    with unit_of_work(session_factory) as session:
+        change_line_reference_window(
+            session, Actor("ada", Role.ADMIN), "mill", START, START + timedelta(minutes=299)
+        )
+    named_auc, named_metrics, named_teacher = auc_after_window()
+    assert "reference_window_rows" not in plain_metrics and plain_teacher == "seed"
+    assert named_metrics["reference_window_rows"] == 300 and named_teacher == "reference"
+    assert plain_auc < 0.8 < 0.95 < named_auc
 
 
 def test_artifacts_refuse_to_load_when_modified(

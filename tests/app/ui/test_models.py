@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, date, datetime, time
 
 import pytest
 from sqlalchemy import select
@@ -115,6 +116,49 @@ def test_bad_training_settings_are_refused_and_nothing_changes(
         stored = session.get(Line, line)
         assert stored is not None and stored.view == LineView.ROWS
         assert session.scalar(select(AuditEvent.id)) is None
+
+
+def test_admin_names_a_trusted_clean_window_and_clears_it(
+    seeded: Seeded,
+    app_as,
+    app_factory,  # type: ignore[no-untyped-def]
+) -> None:
+    at = app_as("ada", "app/ui/models.py")
+    line = seeded.line_id
+    assert any("None named" in c.value for c in at.caption)
+    at.date_input(key=f"models_ref_d0_{line}").set_value(date(2026, 11, 2))
+    at.time_input(key=f"models_ref_t0_{line}").set_value(time(6, 0))
+    at.date_input(key=f"models_ref_d1_{line}").set_value(date(2026, 11, 4))
+    at.time_input(key=f"models_ref_t1_{line}").set_value(time(18, 30))
+    at.button(key=f"FormSubmitter:models_reference_{line}-Save window").click().run()
+    assert not at.exception
+    assert any("2026-11-02 06:00 to 2026-11-04 18:30 UTC" in s.value for s in at.success)
+    assert any("2026-11-02 06:00 to 2026-11-04 18:30 UTC" in c.value for c in at.caption)
+    with app_factory() as session:
+        stored = session.get(Line, line)
+        assert stored is not None
+        assert (stored.reference_start, stored.reference_end) == (
+            datetime(2026, 11, 2, 6, 0, tzinfo=UTC),
+            datetime(2026, 11, 4, 18, 30, tzinfo=UTC),
+        )
+
+    # an end before the start is refused with the service's message, and nothing changes
+    at.date_input(key=f"models_ref_d1_{line}").set_value(date(2026, 11, 1))
+    at.button(key=f"FormSubmitter:models_reference_{line}-Save window").click().run()
+    assert any("must start before it ends" in e.value for e in at.error)
+
+    at.button(key=f"FormSubmitter:models_reference_{line}-Clear window").click().run()
+    assert not at.exception
+    assert any("trusted clean window cleared" in s.value for s in at.success)
+    with app_factory() as session:
+        stored = session.get(Line, line)
+        assert stored is not None and stored.reference_start is None
+        actions = list(
+            session.scalars(
+                select(AuditEvent.action).where(AuditEvent.action == "line.reference_window")
+            )
+        )
+    assert len(actions) == 2
 
 
 def test_only_admins_change_trainer_or_view_in_the_service_too(
