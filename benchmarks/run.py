@@ -330,8 +330,12 @@ def _merge_docs(text: str, args: argparse.Namespace) -> str:
             break
     current = DOCS.read_text() if DOCS.exists() else ""
     parts: dict[str, str] = {}
+    intro = _INTRO
     if "<!-- detectors:start -->" in current:
         body = current.split("<!-- detectors:start -->", 1)[1].split("<!-- detectors:end -->", 1)[0]
+        kept = body.split("<!-- detectors:run ", 1)[0].strip().split("\n", 1)
+        if len(kept) == 2 and kept[1].strip():
+            intro = kept[1].strip()  # the intro as edited (which runs shared an idle host)
         for chunk in body.split("<!-- detectors:run ")[1:]:
             name, rest = chunk.split(" -->", 1)
             lines = rest.strip().splitlines()
@@ -340,7 +344,7 @@ def _merge_docs(text: str, args: argparse.Namespace) -> str:
             parts[name.strip()] = "\n".join(lines).strip()
     parts[kind] = text
     order = ["main", "ablations", "sweep", "skab_windows", "skab_reference", "scale", "quick"]
-    title = "## Detectors (STKD and PyOD baselines)\n\n" + _INTRO
+    title = "## Detectors (STKD and PyOD baselines)\n\n" + intro
     blocks = [
         f"<!-- detectors:run {k} -->\n### {_TITLES[k]}\n\n{parts[k]}" for k in order if k in parts
     ]

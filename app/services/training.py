@@ -214,14 +214,21 @@ def build_detector(
 def _fit(detector: Any, data: _TrainingData) -> np.ndarray:
     """Fit with feedback; returns the boolean mask of rows the detector was given.
 
-    The trusted clean window reaches detectors that take a ``reference_mask`` (STKD); others
-    train on every row as before.
+    A trusted clean window reaches detectors that take a ``reference_mask`` (STKD: the window
+    and the dismissed rows are its pool; the other rows only set its threshold).
+    Every other detector trains on the window and the dismissed rows alone: on a line where a
+    fault fills much of the data, that is the clean training set the engineer vouched for.
     """
     X = data.matrix.X
     fit_params = inspect.signature(detector.fit).parameters
-    if "known_normal" in fit_params and "known_anomaly" in fit_params:
+    takes_feedback = "known_normal" in fit_params and "known_anomaly" in fit_params
+    if data.reference is not None and not (takes_feedback and "reference_mask" in fit_params):
+        vouched = (data.reference | data.known_normal) & ~data.known_anomaly
+        detector.fit(X[vouched])
+        return vouched
+    if takes_feedback:
         extra: dict[str, Any] = {}
-        if data.reference is not None and "reference_mask" in fit_params:
+        if data.reference is not None:
             usable = int((data.reference & ~data.known_anomaly).sum())
             if usable < MIN_REFERENCE_ROWS:
                 raise ValidationError(

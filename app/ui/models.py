@@ -127,14 +127,14 @@ st.subheader("Trusted clean window")
 if config.reference_start and config.reference_end:
     st.caption(
         f"{config.reference_start:%Y-%m-%d %H:%M} to {config.reference_end:%Y-%m-%d %H:%M} UTC. "
-        "STKD trains its teacher on this span and measures every sample against it, so a fault "
-        "that fills much of the training data still stands out."
+        "The next retrain learns normal from this span and the dismissed alarms only, so a "
+        "fault that fills much of the training data still stands out."
     )
 else:
     st.caption(
         "None named. If a span is known to be fault-free (commissioning, the week after an "
-        "overhaul), name it: on lines where faults last long, STKD finds them far better "
-        "measured against such a span."
+        "overhaul), name it: on lines where faults last long, a model that learns normal from "
+        "such a span finds them far better."
     )
 if is_admin:
     today = datetime.now(UTC).date()

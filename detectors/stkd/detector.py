@@ -351,9 +351,11 @@ class STKDDetector(BaseDetector):
 
         known_normal / known_anomaly: boolean row masks from reviews; known normals are never
         excluded, known anomalies are never trained on (students or teacher).
-        reference_mask: trusted clean rows, e.g. a window the engineer vouches for. The reference
-        teacher trains on them (``teacher="reference"``; it falls back to known_normal), and in
-        the rows view the distance terms measure against them instead of the purified pool.
+        reference_mask: trusted clean rows, e.g. a window the engineer vouches for. They, with
+        the known normals, are the training pool and set the scaling: no purification rounds
+        run, since a fault that fills a third of the data stays in any purified pool. The other
+        rows only span the angular frame and set the threshold. The reference teacher trains on
+        them (``teacher="reference"``; without a mask it falls back to known_normal).
         """
         del y  # labels never reach training
         self._check_params()
@@ -367,8 +369,10 @@ class STKDDetector(BaseDetector):
         self.n_features_in_ = X.shape[1]
         self._set_n_classes(None)
 
-        # robust per-feature scaling from the rows we may train on
-        self.center_, self.scale_ = robust_center_scale(X[~known_anomaly])
+        # robust per-feature scaling from the rows we may train on (a named clean window: from
+        # it, so a fault filling much of the data does not widen the scale that measures it)
+        trusted = ~known_anomaly if reference is None else reference & ~known_anomaly
+        self.center_, self.scale_ = robust_center_scale(X[trusted])
         self.feature_median_ = self.center_.copy()
         self.feature_scale_ = self.scale_.copy()
         Xs = self._scale(X)
@@ -385,13 +389,8 @@ class STKDDetector(BaseDetector):
             scores = self._train_final_students(samples.view, pool, kd_teacher, seed, device)
             self.teacher_ = teacher
             self.training_mask_ = ~excluded  # per sample of the view (rows or windows)
-            trusted = None if reference is None else np.flatnonzero(reference & ~known_anomaly)
-            measured_from = pool if trusted is None else trusted
-            self._fit_pool_terms(Xs, measured_from, samples.candidates, rng)
-            self._remember_reviews(
-                Xs, pool, known_normal & ~known_anomaly, known_anomaly, rng,
-                pool_refs=reference is None,
-            )  # fmt: skip
+            self._fit_pool_terms(Xs, pool, samples.candidates, rng)
+            self._remember_reviews(Xs, pool, known_normal & ~known_anomaly, known_anomaly, rng)
             own, reviewed = self._training_scores(X)
             if self.view == "rows":
                 scores = own
@@ -533,9 +532,12 @@ class STKDDetector(BaseDetector):
         Each round trains ``shards`` students on disjoint shards of what is still kept, scores
         every sample, adds the judge's verdict and excludes by the ramp (the mode guard spares
         crowded rows). Excluded samples may return in a later round; the rounds stop early once
-        two in a row flag nearly the same samples.
+        two in a row flag nearly the same samples. With a named clean window (``reference``)
+        the pool is that window and the known normals, and no round runs.
         """
         view, pinned, forbidden = samples.view, samples.pinned, samples.forbidden
+        if samples.reference is not None:  # a named clean window: nothing to purify
+            return forbidden | ~(samples.reference | pinned), []
         candidates = samples.candidates
         n_samples = len(view)
         excluded = forbidden.copy()
@@ -625,13 +627,10 @@ class STKDDetector(BaseDetector):
     def _fit_pool_terms(
         self, Xs: np.ndarray, pool: np.ndarray, candidates: np.ndarray, rng: np.random.Generator
     ) -> None:
-        """kNN references and the Gaussian of ``pool``, with their z statistics (rows).
+        """kNN references and the Gaussian of the training pool, with their z statistics (rows).
 
-        ``pool`` is the purified pool, or the rows of a named reference window: a dense fault
-        that fills a third of the data stays in any purified pool and gives its own rows close
-        references (README.md, "What a clean pool would be worth"). ``knn_refs_`` stay
-        robust-scaled rows (the review memory measures from them too); the angular frame spans
-        every candidate row, so rows purification left out map inside it.
+        ``knn_refs_`` stay robust-scaled rows (the review memory measures from them too); the
+        angular frame spans every candidate row, so rows the pool left out map inside it.
         """
         self.knn_refs_: torch.Tensor | None = None
         self.knn_frame_: tuple[np.ndarray, np.ndarray, float] | None = None
@@ -709,7 +708,6 @@ class STKDDetector(BaseDetector):
         reviewed: np.ndarray,
         confirmed: np.ndarray,
         rng: np.random.Generator,
-        pool_refs: bool = True,
     ) -> None:
         """Keep reviewed rows as references that cap the score (``reviews.py``).
 
@@ -718,8 +716,7 @@ class STKDDetector(BaseDetector):
         mean over those), as their per-channel mean and spread: pinning alone did nothing there
         for a few dismissed rows, since a window is pinned only when all its rows are known
         normal. ``review_stats_``: location and scale of the pool's distances to its own
-        references, then their fence (``pool_refs``: whether ``knn_refs_`` are drawn from the
-        pool; when they come from a reference window the pool gets references of its own).
+        references, then their fence.
         """
         self.review_refs_: torch.Tensor | None = None
         self.confirmed_refs_: torch.Tensor | None = None
@@ -732,7 +729,7 @@ class STKDDetector(BaseDetector):
             if confirmed.any():
                 self.confirmed_refs_ = self._sample_rows(Xs, np.flatnonzero(confirmed), rng)
             pool_items = Xs[pool]
-            refs = self.knn_refs_ if pool_refs else None
+            refs = self.knn_refs_
             if refs is None:
                 refs = self._sample_rows(Xs, pool, rng)
         else:

@@ -276,24 +276,32 @@ def test_a_trusted_clean_window_lets_stkd_see_a_fault_that_fills_a_third_of_the_
     fast = {"steps": [120, 200, 150], "shards": 2}
     after = np.arange(len(X)) >= 300
 
-    def auc_after_window() -> tuple[float, dict[str, object], str]:
-        outcome = train_line(session_factory, settings, "mill", params=fast)
+    def trained(detector: str = "stkd") -> tuple[float, int, dict[str, object], object]:
+        params = fast if detector == "stkd" else {}
+        outcome = train_line(session_factory, settings, "mill", detector=detector, params=params)
         with session_factory() as session:
             row = session.get(ModelVersion, outcome.model_version_id)
             model = load_artifact(Path(row.artifact_path), row.artifact_sha256)
             metrics = dict(row.metrics or {})
         scores = model.decision_function(X.astype(np.float32))
-        return roc_auc_score(y[after], scores[after]), metrics, model.teacher
+        return roc_auc_score(y[after], scores[after]), outcome.n_train, metrics, model
 
-    plain_auc, plain_metrics, plain_teacher = auc_after_window()
+    plain_auc, plain_n, plain_metrics, plain = trained()
+    iforest_auc, *_ = trained("iforest")
     with unit_of_work(session_factory) as session:
         change_line_reference_window(
             session, Actor("ada", Role.ADMIN), "mill", START, START + timedelta(minutes=299)
         )
-    named_auc, named_metrics, named_teacher = auc_after_window()
-    assert "reference_window_rows" not in plain_metrics and plain_teacher == "seed"
-    assert named_metrics["reference_window_rows"] == 300 and named_teacher == "reference"
+    named_auc, named_n, named_metrics, named = trained()
+    assert "reference_window_rows" not in plain_metrics and plain.teacher == "seed"
+    assert named_metrics["reference_window_rows"] == 300 and named.teacher == "reference"
+    # the rolling day holds 1,441 rows; the named window brings back the 59 before it
+    assert (plain_n, named_n) == (1441, len(X))
     assert plain_auc < 0.8 < 0.95 < named_auc
+    # a trainer without a use for the window of its own trains on the window alone
+    window_auc, window_n, *_ = trained("iforest")
+    assert window_n == 300
+    assert window_auc > iforest_auc + 0.1
 
 
 def test_artifacts_refuse_to_load_when_modified(
