@@ -432,7 +432,7 @@ def build_parser() -> argparse.ArgumentParser:
     det.add_argument("--param", action="append")
     clean = lines_sub.add_parser(
         "set-clean-window",
-        help="name a span known to be fault-free (STKD trains its teacher on it), or --clear it",
+        help="name a span known to be fault-free (the next retrain learns normal from it)",
     )
     clean.add_argument("line")
     clean.add_argument("--start", help="ISO date-time, UTC unless an offset is given")

@@ -225,9 +225,10 @@ def change_line_reference_window(
     """Name the span the engineers vouch for as fault-free, or clear it with None, None (admin);
     audited. Applies from the next retrain.
 
-    STKD trains its teacher on that span and measures its distance term from it: a fault that
-    fills a third of the training data stays in any purified pool, and only a trusted span shows
-    it up (detectors/stkd/README.md, "A named clean window"). Naive datetimes are UTC.
+    The next retrain learns normal from that span and the dismissed alarms (STKD as its pool
+    and scaling, other trainers as their whole training set): a fault that fills a third of the
+    training data stays in any purified pool, and only a trusted span shows it up
+    (detectors/stkd/README.md, "A named clean window"). Naive datetimes are UTC.
     """
     require(actor, Role.ADMIN)
     if (start is None) != (end is None):

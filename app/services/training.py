@@ -154,7 +154,8 @@ def _with_reference_window(
     """The training rows with the line's trusted clean window among them, and its row mask.
 
     A window older than the rolling training window is loaded as well and put first (it is
-    bounded by its own span), so naming commissioning week keeps working months later.
+    bounded by its own span), so naming commissioning week keeps working months later; on a
+    windows line the few sliding windows across that seam are trained on like any other.
     """
     ref_start, ref_end = line.reference_start, line.reference_end
     if ref_start is None or ref_end is None:
