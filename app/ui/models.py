@@ -128,13 +128,15 @@ if config.reference_start and config.reference_end:
     st.caption(
         f"{config.reference_start:%Y-%m-%d %H:%M} to {config.reference_end:%Y-%m-%d %H:%M} UTC. "
         "The next retrain learns normal from this span and the dismissed alarms only, so a "
-        "fault that fills much of the training data still stands out."
+        "fault that fills much of the training data still stands out, and so does any normal "
+        "operating mode the span missed: a model that flags too much recent data stays a "
+        "candidate, with the share it flagged as the reason."
     )
 else:
     st.caption(
         "None named. If a span is known to be fault-free (commissioning, the week after an "
-        "overhaul), name it: on lines where faults last long, a model that learns normal from "
-        "such a span finds them far better."
+        "overhaul) and covers every normal operating mode, name it: on lines where faults last "
+        "long, a model that learns normal from such a span finds them far better."
     )
 if is_admin:
     today = datetime.now(UTC).date()
