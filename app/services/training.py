@@ -282,6 +282,8 @@ def _checks(
             f"it flags {share:.1%} of the most recent data, more than the sane limit "
             f"{limit:.1%} for a contamination estimate of {expected:.1%}"
         )
+        if data.reference is not None:
+            reason += "; the line's trusted clean window may miss an operating mode of that data"
         return _CheckResult(False, reason, metrics, advisory=True)
     return _CheckResult(True, "passed checks", metrics)
 

@@ -304,6 +304,28 @@ def test_a_trusted_clean_window_lets_stkd_see_a_fault_that_fills_a_third_of_the_
     assert window_auc > iforest_auc + 0.1
 
 
+def test_a_clean_window_that_misses_an_operating_mode_keeps_the_model_a_candidate_and_says_so(
+    settings: Settings, session_factory: sessionmaker[Session]
+) -> None:
+    from db.models import Role
+
+    X, _ = correlated_rows(1200, 4, 0.0, seed=3)
+    X[600:] += 4.0  # the line runs at a second, normal operating point from noon on
+    seed_line(session_factory, "kiln", X, contamination=0.05)
+    first = train_line(session_factory, settings, "kiln")  # learns both operating points
+    assert first.status == ModelStatus.ACTIVE
+    with unit_of_work(session_factory) as session:
+        change_line_reference_window(
+            session, Actor("ada", Role.ADMIN), "kiln", START, START + timedelta(minutes=239)
+        )
+    narrow = train_line(session_factory, settings, "kiln")
+    assert narrow.n_train == 240
+    assert narrow.status == ModelStatus.CANDIDATE
+    assert "trusted clean window may miss an operating mode" in narrow.status_reason
+    with session_factory() as session:
+        assert session.get(ModelVersion, first.model_version_id).status == ModelStatus.ACTIVE
+
+
 def test_artifacts_refuse_to_load_when_modified(
     settings: Settings, session_factory: sessionmaker[Session]
 ) -> None:
