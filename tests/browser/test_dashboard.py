@@ -168,12 +168,31 @@ def test_viewer_sees_the_queue_but_cannot_review(server: Server, browser) -> Non
     page.close()
 
 
+def _name_a_clean_window_and_clear_it(page) -> None:  # type: ignore[no-untyped-def]
+    """The trusted-clean-window form round trip: typed dates reach the database and come back."""
+    form = page.get_by_test_id("stForm").filter(has=page.get_by_role("button", name="Save window"))
+    for label, parts in (("From (UTC)", ("2026", "11", "02")), ("To (UTC)", ("2026", "11", "04"))):
+        for part, typed in zip(("year", "month", "day"), parts, strict=True):
+            form.get_by_role("spinbutton", name=f"{part}, {label}").click()
+            page.keyboard.type(typed)
+    form.get_by_role("button", name="Save window").click()
+    saved = re.compile(r"trusted clean window 2026-11-02 00:00 to 2026-11-04 00:00 UTC")
+    page.get_by_text(saved).first.wait_for()
+    _settle(page)
+    page.get_by_text(re.compile(r"^2026-11-02 00:00 to 2026-11-04 00:00 UTC\.")).wait_for()
+    form.get_by_role("button", name="Clear window").click()
+    page.get_by_text(re.compile(r"trusted clean window cleared")).first.wait_for()
+    _settle(page)
+    page.get_by_text(re.compile(r"^None named\.")).wait_for()
+
+
 def test_admin_pages(server: Server, browser) -> None:  # type: ignore[no-untyped-def]
     page = _log_in(browser, server, "ada")
     _open(page, "Models")
     page.get_by_text("Not activated:").first.wait_for()
     _settle(page)
     _shot(page, "models.png")
+    _name_a_clean_window_and_clear_it(page)
     _open(page, "Schedules")
     page.get_by_role("button", name="Pause schedule").wait_for()
     _shot(page, "schedules.png")
