@@ -378,6 +378,13 @@ class STKDDetector(BaseDetector):
         Xs = self._scale(X)
         self._set_widths(X.shape[1])
         samples = self._samples(Xs, known_normal, known_anomaly, reference)
+        usable = None if samples.reference is None else samples.reference & samples.candidates
+        if usable is not None and int(usable.sum()) < 8:  # rows were checked in _check_fit_masks
+            raise ValueError(
+                f"reference_mask covers {int(usable.sum())} whole windows of "
+                f"{int(self.window)} rows (stride {int(self.stride)}) without a known anomaly; "
+                "at least 8 are needed"
+            )
 
         with torch_threads(self.n_threads):
             teacher, kd_teacher, judge = self._build_teachers(samples, seed, device)

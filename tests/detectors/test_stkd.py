@@ -390,6 +390,9 @@ def test_a_named_clean_window_finds_a_fault_that_fills_a_third_of_the_rows():
     assert np.mean(named.predict(X)[normal_after]) <= 0.1
     with pytest.raises(ValueError, match="reference_mask names 3 usable rows"):
         STKDDetector(**FAST).fit(X, reference_mask=np.arange(len(X)) < 3)
+    windows = {**FAST, "view": "windows", "window": 24, "stride": 4}
+    with pytest.raises(ValueError, match="covers 0 whole windows of 24 rows"):
+        STKDDetector(**windows).fit(X, reference_mask=np.arange(len(X)) < 20)
 
 
 def test_bad_input_is_rejected_with_a_clear_message(fitted):
