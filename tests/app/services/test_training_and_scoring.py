@@ -25,6 +25,7 @@ from db.models import (
     ModelStatus,
     ModelVersion,
     Review,
+    Role,
     Sample,
     Score,
     Verdict,
@@ -267,8 +268,6 @@ def test_a_trusted_clean_window_lets_stkd_see_a_fault_that_fills_a_third_of_the_
     already left the rolling training window."""
     from sklearn.metrics import roc_auc_score
 
-    from db.models import Role
-
     X, y = rows_with_a_fault_state_for_a_third_of_them()
     line_id, _ = seed_line(session_factory, "mill", X, detector="stkd", contamination=0.1)
     with unit_of_work(session_factory) as session:
@@ -307,8 +306,6 @@ def test_a_trusted_clean_window_lets_stkd_see_a_fault_that_fills_a_third_of_the_
 def test_a_clean_window_that_misses_an_operating_mode_keeps_the_model_a_candidate_and_says_so(
     settings: Settings, session_factory: sessionmaker[Session]
 ) -> None:
-    from db.models import Role
-
     X, _ = correlated_rows(1200, 4, 0.0, seed=3)
     X[600:] += 4.0  # the line runs at a second, normal operating point from noon on
     seed_line(session_factory, "kiln", X, contamination=0.05)
