@@ -11,7 +11,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from pathlib import Path
 
 from app.config import Settings
@@ -206,7 +206,7 @@ def cmd_lines(args: argparse.Namespace, ctx: AppContext) -> int:
 
 
 def _parse_instant(text: str | None, option: str) -> datetime:
-    """An ISO 8601 date or date-time from the command line; without an offset it is UTC."""
+    """An ISO 8601 date or date-time from the command line (the service takes naive as UTC)."""
     from app.services.errors import ValidationError
 
     if not text:
@@ -217,7 +217,7 @@ def _parse_instant(text: str | None, option: str) -> datetime:
         raise ValidationError(
             f"{option} {text!r} is not an ISO date-time (e.g. 2026-11-02T06:00)."
         ) from exc
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    return value
 
 
 def cmd_users(args: argparse.Namespace, ctx: AppContext) -> int:

@@ -45,6 +45,11 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def as_utc(value: datetime) -> datetime:
+    """Naive datetimes are taken as UTC, the convention everywhere in kdmon."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
 class UTCDateTime(TypeDecorator[datetime]):
     """Timezone-aware UTC datetimes on every backend.
 
@@ -56,15 +61,10 @@ class UTCDateTime(TypeDecorator[datetime]):
     cache_ok = True
 
     def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
-        if value is None:
-            return None
-        # Naive values are taken as UTC, the convention everywhere in kdmon.
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        return None if value is None else as_utc(value)
 
     def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        return None if value is None else as_utc(value)
 
 
 class Base(DeclarativeBase):
@@ -135,8 +135,8 @@ class Line(Base):
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
     schedule_paused: Mapped[bool] = mapped_column(Boolean, default=False)
     training_window_days: Mapped[int] = mapped_column(Integer, default=30)
-    # A span the engineers vouch for as fault-free (e.g. commissioning); STKD trains its teacher
-    # on it and measures distances from it. Both set or both None.
+    # A span the engineers vouch for as fault-free (e.g. commissioning): the next retrain learns
+    # normal from it (app/services/training.py). Both set or both None.
     reference_start: Mapped[datetime | None]
     reference_end: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -13,7 +13,7 @@ from app.config import Settings
 from app.services import audit
 from app.services.auth import Actor, require
 from app.services.errors import NotFoundError, ValidationError
-from db.models import Line, LineView, Role
+from db.models import Line, LineView, Role, as_utc
 
 
 @dataclass(frozen=True)
@@ -234,7 +234,7 @@ def change_line_reference_window(
     if (start is None) != (end is None):
         raise ValidationError("A trusted clean window needs both a start and an end (or neither).")
     if start is not None and end is not None:
-        start, end = _utc(start), _utc(end)
+        start, end = as_utc(start), as_utc(end)
         if not start < end:
             raise ValidationError(
                 f"The trusted clean window must start before it ends, got {start:%Y-%m-%d %H:%M} "
@@ -248,12 +248,8 @@ def change_line_reference_window(
     return target
 
 
-def _utc(ts: datetime) -> datetime:
-    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
-
-
 def _window_text(start: datetime | None, end: datetime | None) -> str | None:
     """The window as the audit log and the dashboard show it."""
     if start is None or end is None:
         return None
-    return f"{_utc(start).isoformat()} .. {_utc(end).isoformat()}"
+    return f"{as_utc(start).isoformat()} .. {as_utc(end).isoformat()}"

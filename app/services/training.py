@@ -29,7 +29,7 @@ from app.services.models import activate
 from app.services.scoring import context_length
 from app.services.thresholds import active_model
 from db.engine import unit_of_work
-from db.models import GroundTruth, Line, LineView, ModelStatus, ModelVersion, Sample
+from db.models import GroundTruth, Line, LineView, ModelStatus, ModelVersion, Sample, as_utc
 
 log = logging.getLogger(__name__)
 
@@ -93,12 +93,8 @@ def _training_window(
     newest = session.scalar(select(func.max(Sample.ts)).where(Sample.line_id == line.id))
     if newest is None:
         return None, None
-    end = min(_aware(newest), now)
+    end = min(as_utc(newest), now)
     return end - timedelta(days=line.training_window_days), end
-
-
-def _aware(ts: datetime) -> datetime:
-    return ts if ts.tzinfo is not None else ts.replace(tzinfo=UTC)
 
 
 def _ground_truth(session: Session, sample_ids: np.ndarray) -> np.ndarray | None:
@@ -160,7 +156,7 @@ def _with_reference_window(
     ref_start, ref_end = line.reference_start, line.reference_end
     if ref_start is None or ref_end is None:
         return matrix, None
-    ref_start, ref_end = _aware(ref_start), _aware(ref_end)
+    ref_start, ref_end = as_utc(ref_start), as_utc(ref_end)
     if start is not None and ref_start < start:
         older = load_samples(session, line, start=ref_start, end=min(ref_end, start))
         fresh = ~np.isin(older.sample_ids, matrix.sample_ids)
@@ -172,7 +168,7 @@ def _with_reference_window(
             matrix.feature_columns,
         )
     inside = np.fromiter(
-        (t is not None and ref_start <= _aware(t) <= ref_end for t in matrix.timestamps),
+        (t is not None and ref_start <= t <= ref_end for t in matrix.timestamps),  # aware UTC
         dtype=bool,
         count=len(matrix),
     )

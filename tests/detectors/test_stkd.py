@@ -377,8 +377,8 @@ def test_other_teachers_fit(data, teacher):
 
 def test_a_named_clean_window_finds_a_fault_that_fills_a_third_of_the_rows():
     """Purification cannot drop a fault state as dense as normal running: it stays in the pool
-    and is its own nearest reference. Measured against the rows of a window the engineer
-    vouches for, it stands out; outside the reference rows, normal rows stay quiet."""
+    and is its own nearest reference. With the window the engineer vouches for as the pool, it
+    stands out, and normal rows after the window stay quiet."""
     X, y = rows_with_a_fault_state_for_a_third_of_them()
     window = np.arange(len(X)) < 300  # the first 20 %: commissioning, all normal
     rest = ~window
