@@ -71,17 +71,22 @@ from detectors.stkd.training import (
 from detectors.stkd.windows import (
     RowView,
     WindowView,
+    check_breaks,
     covering_starts,
     pad_series,
     rows_from_windows,
+    stretches,
     window_starts,
+    window_starts_within,
     window_summaries,
+    windows_crossing,
     windows_touching,
     windows_within,
 )
 
 KD_TARGETS = ("teacher", "random")
 KNN_SPACES = ("angle", "euclid")
+ROW_AGGS = ("last", "mean", "max")
 SCORE_BATCH = 16384  # rows per fused scoring pass (scale, networks, pool distances)
 ROWS_BATCH = 256  # rows per gradient step (rows view)
 WINDOWS_BATCH = 128  # windows per gradient step (windows view): each is ``window`` rows
@@ -171,7 +176,10 @@ class STKDDetector(BaseDetector):
         the largest quantile exclusion (default clip(1.5 * contamination, 0.02, 0.4));
         ``max_exclude`` caps the excluded share of the pool.
     view : "rows" (each row a sample) or "windows" (sliding windows over a time-ordered series,
-        with ``window``, ``stride`` and ``row_agg`` = "mean" | "max" to map back to rows).
+        with ``window`` and ``stride``). ``row_agg`` maps window scores back to rows: "last"
+        (default since 2026-12-07) gives each row the window ending at it, so a score is final
+        when the row arrives and a batch's last rows are not flagged more than the others;
+        "mean" / "max" over the windows covering the row (the default was "mean").
     knn_weight, knn_k, knn_refs : weight of the purified-pool distance term in the score (rows
         view only; 0 disables it), its neighbours and the number of pool references kept. The
         mean distance to 5 references, not to the nearest, is a smoother density estimate.
@@ -210,7 +218,7 @@ class STKDDetector(BaseDetector):
         view: str = "rows",
         window: int = 32,
         stride: int = 4,
-        row_agg: str = "mean",
+        row_agg: str = "last",
         knn_weight: float = 4.0,
         knn_k: int = 5,
         knn_refs: int = 256,
@@ -290,8 +298,8 @@ class STKDDetector(BaseDetector):
             raise ValueError(f"knn_space must be one of {KNN_SPACES}, got {self.knn_space!r}")
         if self.cut not in ("fence", "z"):
             raise ValueError(f"cut must be 'fence' or 'z', got {self.cut!r}")
-        if self.row_agg not in ("mean", "max"):
-            raise ValueError(f"row_agg must be 'mean' or 'max', got {self.row_agg!r}")
+        if self.row_agg not in ROW_AGGS:
+            raise ValueError(f"row_agg must be one of {ROW_AGGS}, got {self.row_agg!r}")
         if int(self.rounds) < 0 or int(self.shards) < 1:
             raise ValueError("rounds must be >= 0 and shards >= 1")
         if self.view == "windows" and (int(self.window) < 2 or int(self.stride) < 1):
@@ -346,6 +354,7 @@ class STKDDetector(BaseDetector):
         known_normal: Any = None,
         known_anomaly: Any = None,
         reference_mask: Any = None,
+        breaks: Any = None,
     ) -> STKDDetector:
         """Fit on unlabeled X. ``y`` is ignored (never used, never stored).
 
@@ -356,6 +365,8 @@ class STKDDetector(BaseDetector):
         run, since a fault that fills a third of the data stays in any purified pool. The other
         rows only span the angular frame and set the threshold. The reference teacher trains on
         them (``teacher="reference"``; without a mask it falls back to known_normal).
+        breaks: row indices where the series resumes after a pause (windows view; the rows view
+        ignores them). No training window spans one, and each stretch is scored on its own.
         """
         del y  # labels never reach training
         self._check_params()
@@ -363,6 +374,7 @@ class STKDDetector(BaseDetector):
         known_normal, known_anomaly, reference = self._check_fit_masks(
             X.shape[0], known_normal, known_anomaly, reference_mask
         )
+        breaks = check_breaks(breaks if self.view == "windows" else None, X.shape[0])
         t_start = time.perf_counter()
         seed = self._seed()
         device = self._device()
@@ -377,7 +389,7 @@ class STKDDetector(BaseDetector):
         self.feature_scale_ = self.scale_.copy()
         Xs = self._scale(X)
         self._set_widths(X.shape[1])
-        samples = self._samples(Xs, known_normal, known_anomaly, reference)
+        samples = self._samples(Xs, known_normal, known_anomaly, reference, breaks)
         usable = None if samples.reference is None else samples.reference & samples.candidates
         if usable is not None and int(usable.sum()) < 8:  # rows were checked in _check_fit_masks
             raise ValueError(
@@ -397,8 +409,10 @@ class STKDDetector(BaseDetector):
             self.teacher_ = teacher
             self.training_mask_ = ~excluded  # per sample of the view (rows or windows)
             self._fit_pool_terms(Xs, pool, samples.candidates, rng)
-            self._remember_reviews(Xs, pool, known_normal & ~known_anomaly, known_anomaly, rng)
-            own, reviewed = self._training_scores(X)
+            self._remember_reviews(
+                Xs, samples, pool, known_normal & ~known_anomaly, known_anomaly, breaks, rng
+            )
+            own, reviewed = self._training_scores(X, breaks)
             if self.view == "rows":
                 scores = own
             self._settle_contamination(scores[samples.candidates])
@@ -463,16 +477,22 @@ class STKDDetector(BaseDetector):
         known_normal: np.ndarray,
         known_anomaly: np.ndarray,
         reference: np.ndarray | None,
+        breaks: np.ndarray,
     ) -> _Samples:
         """The view's samples, with the row masks and the seed ranking carried over to them.
 
         A window is pinned when all its rows are known normal, forbidden when any row is a known
-        anomaly, and ranked by its rows' mean ECOD score.
+        anomaly, and ranked by its rows' mean ECOD score. No window spans a break.
         """
         if self.view == "rows":
             return _Samples(self._view(Xs), known_normal, known_anomaly, reference, ecod_scores(Xs))
         w = int(self.window)
-        starts = window_starts(Xs.shape[0], w, int(self.stride))
+        starts = window_starts_within(Xs.shape[0], breaks, w, int(self.stride))
+        if len(starts) < 8:
+            raise ValueError(
+                f"the stretches between breaks hold {len(starts)} whole windows of {w} rows "
+                f"(stride {int(self.stride)}); at least 8 are needed"
+            )
         cumulative = np.concatenate([[0.0], np.cumsum(ecod_scores(Xs))])
         return _Samples(
             self._view(Xs, starts),
@@ -552,7 +572,7 @@ class STKDDetector(BaseDetector):
         prev_flag: np.ndarray | None = None
         c_prior = None if isinstance(self.contamination, str) else float(self.contamination)
         rounds = int(self.rounds)
-        guard = self._mode_guard(Xs, candidates, seed) if rounds > 0 else None
+        guard = self._mode_guard(Xs, view, candidates, seed) if rounds > 0 else None
         for r in range(rounds):
             t0 = time.perf_counter()
             pool = np.flatnonzero(~excluded)
@@ -682,7 +702,9 @@ class STKDDetector(BaseDetector):
         rec, _ = score_samples(teacher_ae, None, view.batch, n_samples, device)
         return teacher_verdict(rec, t_pool, float(self.judge_weight))
 
-    def _mode_guard(self, Xs: np.ndarray, candidates: np.ndarray, seed: int) -> ModeGuard | None:
+    def _mode_guard(
+        self, Xs: np.ndarray, view: RowView | WindowView, candidates: np.ndarray, seed: int
+    ) -> ModeGuard | None:
         """The operating-mode guard (None when it is off).
 
         Crowding = mean distance to the ``mode_guard_k`` nearest of ``mode_guard_refs`` samples
@@ -693,9 +715,8 @@ class STKDDetector(BaseDetector):
         if int(self.mode_guard_k) == 0:
             return None
         items = Xs
-        if self.view == "windows":
-            w = int(self.window)
-            items = window_summaries(Xs, window_starts(len(Xs), w, int(self.stride)), w)
+        if isinstance(view, WindowView):
+            items = window_summaries(Xs, view.starts.numpy(), view.window)
         pool = np.flatnonzero(candidates)
         take = min(int(self.mode_guard_refs), len(pool))
         refs_idx = np.sort(np.random.default_rng(seed + 31).choice(pool, size=take, replace=False))
@@ -711,9 +732,11 @@ class STKDDetector(BaseDetector):
     def _remember_reviews(
         self,
         Xs: np.ndarray,
+        samples: _Samples,
         pool: np.ndarray,
         reviewed: np.ndarray,
         confirmed: np.ndarray,
+        breaks: np.ndarray,
         rng: np.random.Generator,
     ) -> None:
         """Keep reviewed rows as references that cap the score (``reviews.py``).
@@ -743,13 +766,14 @@ class STKDDetector(BaseDetector):
             w = int(self.window)
 
             def covering(rows: np.ndarray) -> torch.Tensor:
-                starts = self._sample_indices(covering_starts(rows, w, len(Xs)), rng)
+                starts = covering_starts(rows, w, len(Xs))
+                starts = self._sample_indices(starts[~windows_crossing(starts, w, breaks)], rng)
                 return torch.from_numpy(window_summaries(Xs, starts, w))
 
             self.review_refs_ = covering(reviewed_idx)
             if confirmed.any():
                 self.confirmed_refs_ = covering(np.flatnonzero(confirmed))
-            pool_items = window_summaries(Xs, window_starts(len(Xs), w, int(self.stride))[pool], w)
+            pool_items = window_summaries(Xs, samples.view.starts.numpy()[pool], w)
             refs = self._sample_rows(pool_items, np.arange(len(pool_items)), rng)
         self.review_stats_ = reach_stats(knn_distance(pool_items, refs, 1))
 
@@ -882,12 +906,21 @@ class STKDDetector(BaseDetector):
             out[start : start + len(xt)] = total.cpu().numpy()
         return out
 
-    def _training_scores(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _training_scores(self, X: np.ndarray, breaks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Row scores of the training input: the model's own, and under the review memory (the
-        same values when there are no reviews). The same passes as ``decision_function``."""
+        same values when there are no reviews). The same passes as ``decision_function``, one
+        per stretch between breaks."""
         if self.view == "rows":
             own = np.empty(len(X))
             return own, self._score_rows(X, own=own)
+        parts = [self._stretch_scores(X[a:b]) for a, b in stretches(len(X), breaks)]
+        return (
+            np.concatenate([own for own, _ in parts]),
+            np.concatenate([reviewed for _, reviewed in parts]),
+        )
+
+    def _stretch_scores(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Windows view: ``_training_scores`` of one contiguous stretch."""
         win, starts, series = self._window_scores(X)
         own = self._rows_of_windows(win, starts, series, len(X))
         if self.review_refs_ is None:
@@ -968,33 +1001,47 @@ class STKDDetector(BaseDetector):
 
         Rows view: each score term's breakdown (reconstruction error, gaps to the nearest pool
         references in the kNN term's space, Mahalanobis parts), mixed by how much that term
-        lifts the row's score (``explanation.mix_term_shares``). Window view: each row's
-        reconstruction error at its position in every covering window, per channel.
+        lifts the row's score (``explanation.mix_term_shares``). Window view: the channels'
+        reconstruction error in the windows behind the row's score (``row_agg`` "last": the
+        window ending at the row; "mean" / "max": the row's position in every covering window).
         """
         self._check_fitted()
         X = self._check_X(X, self.n_features_in_)
         device = self._device()
-        n, d = X.shape
         with torch_threads(self.n_threads):
             if self.view == "rows":
                 return self._explain_rows(X, device)
-            series = pad_series(self._scale(X), int(self.window))
-            starts = window_starts(series.shape[0], int(self.window), 1)
-            view = self._view(series, starts)
-            acc = torch.zeros(series.shape[0], d, dtype=torch.float64)
-            cnt = torch.zeros(series.shape[0], 1, dtype=torch.float64)
-            offsets = torch.arange(int(self.window))
-            for start in range(0, len(view), 4096):
-                idx = torch.arange(start, min(len(view), start + 4096))
-                x = view.batch(idx).to(device)
-                for student in self.students_:
-                    recon, _ = student.to(device)(x)
-                    e = (x - recon).pow(2).permute(0, 2, 1).double().cpu()  # (b, L, C)
-                    rows = (view.starts[idx].unsqueeze(1) + offsets).reshape(-1)
-                    acc.index_add_(0, rows, e.reshape(-1, d))
-                    cnt.index_add_(0, rows, torch.ones(len(rows), 1, dtype=torch.float64))
-            err = (acc / cnt.clamp_min(1)).numpy()[:n]
-        return row_shares(err)
+            return row_shares(self._window_errors(X, device))
+
+    def _window_errors(self, X: np.ndarray, device: torch.device) -> np.ndarray:
+        """Windows view: per-row, per-channel reconstruction error that ``explain`` shares out."""
+        n, d = X.shape
+        w = int(self.window)
+        series = pad_series(self._scale(X), w)
+        starts = window_starts(series.shape[0], w, 1)
+        view = self._view(series, starts)
+        last = self.row_agg == "last"
+        per_window = torch.zeros(len(view), d, dtype=torch.float64)
+        acc = torch.zeros(series.shape[0], d, dtype=torch.float64)
+        cnt = torch.zeros(series.shape[0], 1, dtype=torch.float64)
+        offsets = torch.arange(w)
+        for start in range(0, len(view), 4096):
+            idx = torch.arange(start, min(len(view), start + 4096))
+            x = view.batch(idx).to(device)
+            for student in self.students_:
+                recon, _ = student.to(device)(x)
+                e = (x - recon).pow(2).permute(0, 2, 1).double().cpu()  # (b, L, C)
+                if last:
+                    per_window[idx] += e.sum(dim=1)
+                    continue
+                rows = (view.starts[idx].unsqueeze(1) + offsets).reshape(-1)
+                acc.index_add_(0, rows, e.reshape(-1, d))
+                cnt.index_add_(0, rows, torch.ones(len(rows), 1, dtype=torch.float64))
+        if last:
+            ends = starts + w - 1
+            latest = np.searchsorted(ends, np.arange(series.shape[0]), side="right") - 1
+            return per_window.numpy()[np.clip(latest, 0, None)][:n]
+        return (acc / cnt.clamp_min(1)).numpy()[:n]
 
     def _explain_rows(self, X: np.ndarray, device: torch.device) -> np.ndarray:
         """Rows view: the terms' breakdowns with the lifts the fused score gives them (the

@@ -65,6 +65,52 @@ def window_starts(n_rows: int, window: int, stride: int) -> np.ndarray:
     return starts
 
 
+def check_breaks(breaks: object, n_rows: int) -> np.ndarray:
+    """``breaks`` as sorted unique row indices in 1..n_rows-1: where a new stretch begins.
+
+    A break is a pause in the data (a stop, a missing day, an old clean window put in front of
+    recent data): a window across it would join rows that were never next to each other.
+    """
+    if breaks is None:
+        return np.zeros(0, dtype=np.int64)
+    arr = np.asarray(breaks)
+    if arr.ndim != 1 or (arr.size and not np.issubdtype(arr.dtype, np.integer)):
+        raise ValueError("breaks must be a 1-D array of row indices")
+    arr = np.unique(arr.astype(np.int64))
+    if arr.size and (arr[0] < 1 or arr[-1] > n_rows - 1):
+        raise ValueError(f"breaks must lie in 1..{n_rows - 1} (row indices where a stretch begins)")
+    return arr
+
+
+def stretches(n_rows: int, breaks: np.ndarray) -> list[tuple[int, int]]:
+    """The contiguous stretches [start, end) that ``breaks`` cut ``n_rows`` rows into."""
+    edges = [0, *(int(b) for b in breaks), n_rows]
+    return [(a, b) for a, b in zip(edges[:-1], edges[1:], strict=True) if b > a]
+
+
+def window_starts_within(n_rows: int, breaks: np.ndarray, window: int, stride: int) -> np.ndarray:
+    """``window_starts`` of every stretch that holds a whole window; none crosses a break.
+
+    A stretch shorter than the window contributes no window (too short to learn from).
+    """
+    parts = [
+        a + window_starts(b - a, window, stride)
+        for a, b in stretches(n_rows, breaks)
+        if b - a >= window
+    ]
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+
+
+def windows_crossing(starts: np.ndarray, window: int, breaks: np.ndarray) -> np.ndarray:
+    """True for windows holding rows on both sides of a break."""
+    if len(breaks) == 0:
+        return np.zeros(len(starts), dtype=bool)
+    starts = np.asarray(starts, dtype=np.int64)
+    first_break_after = np.searchsorted(breaks, starts, side="right")
+    ahead = np.append(breaks, np.iinfo(np.int64).max)[first_break_after]
+    return ahead < starts + window
+
+
 def windows_touching(row_mask: np.ndarray, starts: np.ndarray, window: int) -> np.ndarray:
     """True for windows containing at least one row of ``row_mask``."""
     csum = np.concatenate([[0], np.cumsum(row_mask.astype(np.int64))])
@@ -80,8 +126,21 @@ def windows_within(row_mask: np.ndarray, starts: np.ndarray, window: int) -> np.
 def rows_from_windows(
     window_scores: np.ndarray, starts: np.ndarray, window: int, n_rows: int, how: str
 ) -> np.ndarray:
-    """Map window scores to rows by the mean or max over the windows covering each row."""
+    """Map window scores to rows.
+
+    "last": each row takes the window that ends at it (or the latest one ending before it; rows
+    before the first window's end take the first window). A row's score is then final once the
+    row has arrived, and every row's score is one window's, so the threshold means the same
+    for a batch's last rows as for any other. "mean" / "max": over the windows covering the
+    row, which at a series' ends are fewer (a noisier score) and at a batch's end not all there
+    yet.
+    """
     scores = np.asarray(window_scores, dtype=np.float64)
+    if how == "last":
+        starts = np.asarray(starts, dtype=np.int64)
+        ends = starts + window - 1
+        latest = np.searchsorted(ends, np.arange(n_rows), side="right") - 1
+        return scores[np.clip(latest, 0, None)]
     if how == "mean":
         total = np.zeros(n_rows + 1)
         count = np.zeros(n_rows + 1)
@@ -96,7 +155,7 @@ def rows_from_windows(
         for offset in range(window):
             np.maximum.at(out, starts + offset, scores)
         return out
-    raise ValueError(f"row aggregation must be 'mean' or 'max', got {how!r}")
+    raise ValueError(f"row aggregation must be 'last', 'mean' or 'max', got {how!r}")
 
 
 def window_summaries(series: np.ndarray, starts: np.ndarray, window: int) -> np.ndarray:

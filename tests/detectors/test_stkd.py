@@ -438,6 +438,102 @@ def test_window_summaries_are_each_windows_mean_and_spread():
     np.testing.assert_array_equal(covering_starts(np.array([40, 3]), 16, 50), np.r_[0:4, 25:35])
 
 
+def test_window_helpers_keep_every_window_inside_one_stretch():
+    from detectors.stkd.windows import (
+        check_breaks,
+        rows_from_windows,
+        window_starts,
+        window_starts_within,
+        windows_crossing,
+    )
+
+    breaks = check_breaks(np.array([70, 30, 30]), 100)
+    assert breaks.tolist() == [30, 70]
+    starts = window_starts_within(100, breaks, 16, 4)
+    stretch = np.searchsorted(breaks, starts, side="right")
+    assert (stretch == np.searchsorted(breaks, starts + 15, side="right")).all()
+    covered = np.zeros(100, dtype=bool)
+    for s in starts:
+        covered[s : s + 16] = True
+    assert covered.all()
+    assert not windows_crossing(starts, 16, breaks).any()
+    assert windows_crossing(np.array([20, 14, 60]), 16, breaks).tolist() == [True, False, True]
+    # a stretch shorter than a window holds none
+    assert window_starts_within(40, check_breaks([10], 40), 16, 4).min() == 10
+    with pytest.raises(ValueError, match="breaks must lie in 1..99"):
+        check_breaks([0], 100)
+
+    # "last": each row takes the window ending at it; rows before the first end take the first
+    starts = window_starts(20, 5, 1)
+    rows = rows_from_windows(starts * 10.0, starts, 5, 20, "last")
+    np.testing.assert_array_equal(rows, np.r_[[0.0] * 4, np.arange(16) * 10.0])
+
+
+def test_a_windows_line_scored_batch_by_batch_scores_as_in_one_pass():
+    """With ``row_agg="last"`` (the default) a row's score is the window ending at it, so it is
+    final when the row arrives: a batch scored after the rows before it gives the one-pass
+    scores, its last rows included. Under "mean" those last rows lack the windows that would
+    cover them, and their scores are one window's instead of an average of many."""
+    X, _ = sensor_series()
+    w = 24
+    det = STKDDetector(
+        view="windows", window=w, stride=4, steps=(100, 200, 120), shards=2, rounds=2,
+        random_state=0,
+    ).fit(X)  # fmt: skip
+    assert det.row_agg == "last"
+
+    def batch_by_batch() -> np.ndarray:
+        parts = []
+        for a in range(0, len(X), 300):
+            context = min(a, w - 1)
+            parts.append(det.decision_function(X[a - context : a + 300])[context:])
+        return np.concatenate(parts)
+
+    np.testing.assert_allclose(batch_by_batch(), det.decision_function(X), rtol=1e-6, atol=1e-9)
+    det.row_agg = "mean"
+    tails = np.r_[[np.arange(a - w + 1, a) for a in range(300, len(X), 300)]].ravel()
+    assert not np.allclose(batch_by_batch()[tails], det.decision_function(X)[tails])
+
+
+def _a_line_that_resumes_after_a_pause() -> np.ndarray:
+    """``sensor_series``' three sensors: 700 rows, a pause, then 800 rows that resume at
+    another phase of the cycle (as a line does after a stop)."""
+    from tests.seeding import _three_coupled_sensors
+
+    X, _ = _three_coupled_sensors(5813, np.random.default_rng(0))
+    return np.vstack([X[:700], X[5013:]])
+
+
+def test_no_training_window_spans_a_pause_and_the_rows_at_it_are_not_alarms():
+    from detectors.stkd.windows import window_starts_within
+
+    X = _a_line_that_resumes_after_a_pause()
+    params = {
+        "view": "windows", "window": 24, "stride": 4, "steps": (100, 200, 120), "shards": 2,
+        "rounds": 2, "contamination": 0.05, "random_state": 0,
+    }  # fmt: skip
+    joined = STKDDetector(**params).fit(X)
+    split = STKDDetector(**params).fit(X, breaks=[700])
+    assert len(split.training_mask_) == len(window_starts_within(len(X), np.array([700]), 24, 4))
+    # Rows whose window reaches back across the pause: joined, the jump in the cycle is the
+    # most anomalous thing on the line; kept apart, they score as ordinary rows of it. (Every
+    # row is normal here, so the flagged 5 % are just the top of the cycle's ups and downs.)
+    at_the_pause = np.zeros(len(X), dtype=bool)
+    at_the_pause[700 : 700 + 23] = True
+    assert (
+        joined.decision_scores_[at_the_pause].max() > joined.decision_scores_[~at_the_pause].max()
+    )
+    assert split.decision_scores_[at_the_pause].max() < np.quantile(
+        split.decision_scores_[~at_the_pause], 0.99
+    )
+    # the rows view has no windows to keep apart, so breaks change nothing there
+    rows = {"steps": (60, 100, 60), "shards": 2, "rounds": 1, "random_state": 0}
+    np.testing.assert_array_equal(
+        STKDDetector(**rows).fit(X, breaks=[700]).decision_scores_,
+        STKDDetector(**rows).fit(X).decision_scores_,
+    )
+
+
 def test_dismissed_rows_stop_a_windows_line_alarming_on_the_same_state(tmp_path: Path):
     """In the windows view a few dismissed rows pinned no window (a window is pinned only when
     all its rows are known normal); the review memory holds the windows covering them."""
