@@ -69,6 +69,13 @@ def sensor_series(n: int = 1500, seed: int = 0) -> tuple[np.ndarray, np.ndarray]
     return X, y
 
 
+def a_line_that_resumes_after_a_pause() -> np.ndarray:
+    """``sensor_series``' three sensors: 700 rows, a pause, then 800 rows that resume at
+    another phase of the cycle (as a line does after a stop)."""
+    X, _ = _three_coupled_sensors(5813, np.random.default_rng(0))
+    return np.vstack([X[:700], X[5013:]])
+
+
 def sensor_series_with_a_minor_mode(
     n: int = 1200, stretch: int = 40, seed: int = 0
 ) -> tuple[np.ndarray, np.ndarray]:

@@ -25,6 +25,23 @@ class LineMatrix:
     def __len__(self) -> int:
         return len(self.sample_ids)
 
+    def tail(self, n: int) -> LineMatrix:
+        """The last ``n`` rows (all of them when there are fewer)."""
+        k = max(0, len(self) - n)
+        ids, timestamps, X = self.sample_ids[k:], self.timestamps[k:], self.X[k:]
+        return LineMatrix(ids, timestamps, X, self.feature_columns)
+
+    def after(self, context: LineMatrix) -> LineMatrix:
+        """``context``'s rows followed by these."""
+        if len(context) == 0:
+            return self
+        return LineMatrix(
+            np.concatenate([context.sample_ids, self.sample_ids]),
+            [*context.timestamps, *self.timestamps],
+            np.vstack([context.X, self.X]),
+            self.feature_columns,
+        )
+
 
 def to_matrix(
     rows: Sequence[tuple[int, datetime | None, dict]], columns: Sequence[str]

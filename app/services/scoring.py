@@ -3,8 +3,10 @@
 Each batch is scored in its own unit of work, with the model that is active when that batch
 is scored; score rows name the model version that made them. Time-ordered lines scored as
 windows get the samples just before the batch as context, so windows straddling a batch
-boundary are scored like any other. Detectors that forecast extreme events (``extreme_risk``)
-also store each row's risk; the hourly score rollup is updated in the batch's transaction.
+boundary are scored like any other, and each stretch between pauses is scored on its own
+(``stretches``): no window joins rows from either side of a stop. Detectors that forecast
+extreme events (``extreme_risk``) also store each row's risk; the hourly score rollup is
+updated in the batch's transaction.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from app.config import Settings
 from app.services.artifacts import load_artifact
 from app.services.dataset import LineMatrix, load_context_before, load_samples
 from app.services.lines import get_line
+from app.services.stretches import pause_breaks, score_by_stretch
 from app.services.thresholds import active_model, current_threshold
 from db.bulk import bulk_insert
 from db.engine import unit_of_work
@@ -86,29 +89,63 @@ def top_features(
     ]
 
 
+def _breaks(detector: Any, timestamps: list[datetime | None]) -> np.ndarray:
+    """Pauses matter only to detectors that read rows together with the rows before them."""
+    if context_length(detector) == 0:
+        return np.zeros(0, dtype=np.int64)
+    return pause_breaks(timestamps)
+
+
 def score_matrix(
     detector: Any, matrix: LineMatrix, context: LineMatrix
 ) -> tuple[np.ndarray, np.ndarray]:
     """Scores and per-feature contributions for ``matrix``'s rows (context rows dropped)."""
     from detectors import explain
 
-    X = matrix.X if len(context) == 0 else np.vstack([context.X, matrix.X])
-    scores = np.asarray(detector.decision_function(X), dtype=float)[len(context) :]
-    contributions = np.asarray(explain(detector, X), dtype=float)[len(context) :]
-    return scores, contributions
+    series = matrix.after(context)
+
+    def contributions(rows: np.ndarray, history: int) -> np.ndarray:
+        return np.asarray(explain(detector, rows), dtype=float)[history:]
+
+    return (
+        line_scores(detector, series, len(context)),
+        score_by_stretch(contributions, series.X, _breaks(detector, series), len(context)),
+    )
+
+
+def line_scores(detector: Any, series: LineMatrix, n_context: int = 0) -> np.ndarray:
+    """Scores of ``series``' rows after its first ``n_context`` (their history), as the
+    scoring job computes them: each stretch between pauses on its own."""
+
+    def scores(rows: np.ndarray, history: int) -> np.ndarray:
+        return np.asarray(detector.decision_function(rows), dtype=float)[history:]
+
+    return score_by_stretch(scores, series.X, _breaks(detector, series), n_context)
+
+
+def _breaks(detector: Any, series: LineMatrix) -> np.ndarray:
+    """Pauses matter only to detectors that read rows together with the rows before them."""
+    if context_length(detector) == 0:
+        return np.zeros(0, dtype=np.int64)
+    return pause_breaks(series.timestamps)
 
 
 def extreme_risk(detector: Any, matrix: LineMatrix, context: LineMatrix) -> np.ndarray | None:
     """Each row's risk of an extreme event ahead, or None for detectors that do not forecast.
 
     The context rows go in as ``context``, so a batch's first rows see the same history as
-    when their scores were computed.
+    when their scores were computed (none after a pause).
     """
     method = getattr(detector, "extreme_risk", None)
     if not callable(method):
         return None
-    history = context.X if len(context) else None
-    return np.asarray(method(matrix.X, context=history), dtype=float).reshape(-1)
+    series = matrix.after(context)
+
+    def risks(rows: np.ndarray, history: int) -> np.ndarray:
+        past = rows[:history] if history else None
+        return np.asarray(method(rows[history:], context=past), dtype=float).reshape(-1)
+
+    return score_by_stretch(risks, series.X, _breaks(detector, series), len(context))
 
 
 def write_scores(session: Session, rows: list[dict[str, Any]]) -> None:

@@ -26,7 +26,8 @@ from app.services.dataset import LineMatrix, current_verdicts, feedback_masks, l
 from app.services.errors import ValidationError
 from app.services.lines import get_line
 from app.services.models import activate
-from app.services.scoring import context_length
+from app.services.scoring import context_length, line_scores
+from app.services.stretches import pause_breaks
 from app.services.thresholds import active_model
 from db.engine import unit_of_work
 from db.models import GroundTruth, Line, LineView, ModelStatus, ModelVersion, Sample, as_utc
@@ -225,6 +226,8 @@ def _fit(detector: Any, data: _TrainingData) -> np.ndarray:
         return vouched
     if takes_feedback:
         extra: dict[str, Any] = {}
+        if "breaks" in fit_params:  # time-ordered: no training window across a pause
+            extra["breaks"] = pause_breaks(data.matrix.timestamps)
         if data.reference is not None:
             usable = int((data.reference & ~data.known_anomaly).sum())
             if usable < MIN_REFERENCE_ROWS:
@@ -262,10 +265,8 @@ def _checks(
         return _CheckResult(False, "the model produced non-finite scores", metrics)
     n_recent = max(MIN_TRAIN_ROWS, len(data.matrix) // 10)
     # Time-ordered detectors get the rows before the recent ones as context, as in scoring.
-    n_context = context_length(detector)
-    recent = data.matrix.X[-(n_recent + n_context) :]
-    recent_scores = np.asarray(detector.decision_function(recent), dtype=float)
-    recent_scores = recent_scores[len(recent) - min(n_recent, len(recent)) :]
+    recent = data.matrix.tail(n_recent + context_length(detector))
+    recent_scores = line_scores(detector, recent, len(recent) - min(n_recent, len(recent)))
     if not np.all(np.isfinite(recent_scores)):
         return _CheckResult(False, "the model produced non-finite scores on recent data", metrics)
     share = float(np.mean(recent_scores >= float(detector.threshold_)))
@@ -288,8 +289,13 @@ def _evaluation(detector: Any, data: _TrainingData) -> dict[str, Any]:
     """Metrics on reviewed samples and, for the demo plant, on its ground truth."""
     metrics: dict[str, Any] = {}
     reviewed = data.known_normal | data.known_anomaly
+    everything: np.ndarray | None = None
     if reviewed.any():
-        scores = np.asarray(detector.decision_function(data.matrix.X[reviewed]), dtype=float)
+        if context_length(detector):  # a time-ordered model scores rows in their series
+            everything = line_scores(detector, data.matrix)
+            scores = everything[reviewed]
+        else:
+            scores = np.asarray(detector.decision_function(data.matrix.X[reviewed]), dtype=float)
         flagged = scores >= float(detector.threshold_)
         anomaly = data.known_anomaly[reviewed]
         metrics["reviewed"] = int(reviewed.sum())
@@ -298,7 +304,7 @@ def _evaluation(detector: Any, data: _TrainingData) -> dict[str, Any]:
     if data.truth is not None and 0 < data.truth.sum() < len(data.truth):
         from sklearn.metrics import average_precision_score, roc_auc_score
 
-        scores = np.asarray(detector.decision_function(data.matrix.X), dtype=float)
+        scores = everything if everything is not None else line_scores(detector, data.matrix)
         metrics["ground_truth_roc_auc"] = float(roc_auc_score(data.truth, scores))
         metrics["ground_truth_ap"] = float(average_precision_score(data.truth, scores))
     return metrics

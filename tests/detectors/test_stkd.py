@@ -11,6 +11,7 @@ from sklearn.metrics import roc_auc_score
 
 from detectors import STKDDetector, explain, load_detector, save_detector
 from tests.seeding import (
+    a_line_that_resumes_after_a_pause,
     plant_with_a_minor_mode,
     rows_with_a_fault_state_for_a_third_of_them,
     sensor_series,
@@ -495,19 +496,10 @@ def test_a_windows_line_scored_batch_by_batch_scores_as_in_one_pass():
     assert not np.allclose(batch_by_batch()[tails], det.decision_function(X)[tails])
 
 
-def _a_line_that_resumes_after_a_pause() -> np.ndarray:
-    """``sensor_series``' three sensors: 700 rows, a pause, then 800 rows that resume at
-    another phase of the cycle (as a line does after a stop)."""
-    from tests.seeding import _three_coupled_sensors
-
-    X, _ = _three_coupled_sensors(5813, np.random.default_rng(0))
-    return np.vstack([X[:700], X[5013:]])
-
-
 def test_no_training_window_spans_a_pause_and_the_rows_at_it_are_not_alarms():
     from detectors.stkd.windows import window_starts_within
 
-    X = _a_line_that_resumes_after_a_pause()
+    X = a_line_that_resumes_after_a_pause()
     params = {
         "view": "windows", "window": 24, "stride": 4, "steps": (100, 200, 120), "shards": 2,
         "rounds": 2, "contamination": 0.05, "random_state": 0,

@@ -32,6 +32,7 @@ from db.models import (
 )
 from tests.seeding import (
     START,
+    a_line_that_resumes_after_a_pause,
     correlated_rows,
     plant_with_a_minor_mode,
     rows_with_a_fault_state_for_a_third_of_them,
@@ -248,16 +249,53 @@ def test_a_windows_line_scores_each_batch_as_one_pass_over_its_series_would(
         )
     assert detector.view == "windows" and detector.window == window
 
-    one_pass = detector.decision_function(X)
-    # A batch's last rows are scored before the windows reaching into the next batch exist;
-    # every other row, the first rows of a batch included, scores as in one pass.
-    unfinished = np.zeros(len(X), dtype=bool)
-    for batch_end in (500, 1000):
-        unfinished[batch_end - window + 1 : batch_end] = True
-    np.testing.assert_allclose(stored[~unfinished], one_pass[~unfinished], rtol=1e-6, atol=1e-9)
+    # Every row, a batch's first and last rows included, scores as in one pass: a row's
+    # score is the window ending at it, and the batch's first rows get the rows before it.
+    np.testing.assert_allclose(stored, detector.decision_function(X), rtol=1e-6, atol=1e-9)
     without_context = detector.decision_function(X[500:1000])
     assert not np.allclose(without_context[: window - 1], stored[500 : 500 + window - 1])
     assert np.median(stored[faulty == 1]) > np.quantile(stored[faulty == 0], 0.9)
+
+
+def test_a_windows_line_keeps_the_rows_either_side_of_a_stop_apart(
+    settings: Settings, session_factory: sessionmaker[Session]
+) -> None:
+    """After a ten-hour stop the line resumes at another point of its cycle. Training windows
+    and scoring windows stay on one side of the stop, so the rows after it are not flagged for
+    a jump that is only the stop."""
+    X = a_line_that_resumes_after_a_pause()
+    line_id, _ = seed_line(session_factory, "press-9", X[:700], detector="stkd")
+    _append_rows(session_factory, line_id, X[700:], offset=700 + 600)
+    with unit_of_work(session_factory) as session:
+        line = session.get(Line, line_id)
+        line.view = LineView.WINDOWS
+        line.detector_params = {
+            "window": 24, "stride": 4, "steps": [100, 200, 120], "shards": 2, "rounds": 2,
+        }  # fmt: skip
+
+    outcome = train_line(session_factory, settings, "press-9")
+    assert score_line(session_factory, settings, "press-9").samples_scored == len(X)
+    with unit_of_work(session_factory) as session:
+        model = session.get(ModelVersion, outcome.model_version_id)
+        detector = load_artifact(Path(model.artifact_path), model.artifact_sha256)
+        stored = np.array(
+            session.scalars(
+                select(Score.score)
+                .join(Sample, Score.sample_id == Sample.id)
+                .where(Score.line_id == line_id)
+                .order_by(Sample.ts)
+            ).all()
+        )
+    # trained without the 23 windows that would have spanned the stop
+    assert len(detector.training_mask_) == (700 - 24) // 4 + 1 + (800 - 24) // 4 + 1
+    np.testing.assert_allclose(stored[:700], detector.decision_function(X[:700]), rtol=1e-6)
+    np.testing.assert_allclose(stored[700:], detector.decision_function(X[700:]), rtol=1e-6)
+    after_the_stop = np.zeros(len(X), dtype=bool)
+    after_the_stop[700 : 700 + 23] = True
+    assert stored[after_the_stop].max() < np.quantile(stored[~after_the_stop], 0.99)
+    # the same model reading across the stop would raise the line's highest scores there
+    joined = detector.decision_function(X)
+    assert joined[after_the_stop].max() > joined[~after_the_stop].max()
 
 
 def test_a_trusted_clean_window_lets_stkd_see_a_fault_that_fills_a_third_of_the_data(
