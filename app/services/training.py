@@ -343,7 +343,10 @@ def train_line(
     model = build_detector(
         data.detector, data.params, data.view, data.contamination, data.reference is not None
     )
-    trained_on = _fit(model, data)
+    try:
+        trained_on = _fit(model, data)
+    except ValueError as err:  # the detector's own input checks; say which line, not a traceback
+        raise ValidationError(f"Line {line_name!r} could not be trained: {err}") from err
     n_train = int(trained_on.sum())
     contamination = _contamination_of(model)
     checks = _checks(model, data, n_train, contamination)

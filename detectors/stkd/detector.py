@@ -490,8 +490,8 @@ class STKDDetector(BaseDetector):
         starts = window_starts_within(Xs.shape[0], breaks, w, int(self.stride))
         if len(starts) < 8:
             raise ValueError(
-                f"the stretches between breaks hold {len(starts)} whole windows of {w} rows "
-                f"(stride {int(self.stride)}); at least 8 are needed"
+                f"the stretches between pauses (breaks) hold {len(starts)} whole windows of "
+                f"{w} rows (stride {int(self.stride)}); at least 8 are needed"
             )
         cumulative = np.concatenate([[0.0], np.cumsum(ecod_scores(Xs))])
         return _Samples(

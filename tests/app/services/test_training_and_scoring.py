@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.config import Settings
 from app.services.artifacts import ArtifactError, load_artifact
 from app.services.auth import Actor
+from app.services.errors import ValidationError
 from app.services.lines import change_line_reference_window
 from app.services.scoring import score_line
 from app.services.thresholds import current_threshold, set_threshold
@@ -197,7 +198,7 @@ def _append_rows(factory: sessionmaker[Session], line_id: int, X: np.ndarray, of
             line_id=line_id,
             source="test",
             filename="more.csv",
-            sha256="f" * 64,
+            sha256=f"more-{offset}".ljust(64, "0"),
             raw_path="",
             size_bytes=0,
         )
@@ -296,6 +297,27 @@ def test_a_windows_line_keeps_the_rows_either_side_of_a_stop_apart(
     # the same model reading across the stop would raise the line's highest scores there
     joined = detector.decision_function(X)
     assert joined[after_the_stop].max() > joined[~after_the_stop].max()
+
+
+def test_a_windows_line_broken_into_short_stretches_fails_its_retrain_saying_why(
+    settings: Settings, session_factory: sessionmaker[Session]
+) -> None:
+    X = sensor_series()[0][:78]  # three 26-row stretches, ten hours apart: 2 windows each
+    line_id, _ = seed_line(session_factory, "press-10", X[:26], detector="stkd")
+    _append_rows(session_factory, line_id, X[26:52], offset=600)
+    _append_rows(session_factory, line_id, X[52:], offset=1200)
+    with unit_of_work(session_factory) as session:
+        line = session.get(Line, line_id)
+        line.view = LineView.WINDOWS
+        line.detector_params = {"window": 24, "stride": 4}
+    with pytest.raises(ValidationError) as caught:
+        train_line(session_factory, settings, "press-10")
+    assert str(caught.value) == (
+        "Line 'press-10' could not be trained: the stretches between pauses (breaks) hold 6 "
+        "whole windows of 24 rows (stride 4); at least 8 are needed"
+    )
+    with unit_of_work(session_factory) as session:
+        assert session.scalar(select(func.count(ModelVersion.id))) == 0
 
 
 def test_a_trusted_clean_window_lets_stkd_see_a_fault_that_fills_a_third_of_the_data(
