@@ -246,7 +246,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         )
         sections.append(
             "Peak RSS is `ru_maxrss` of a fresh process per cell (numpy + torch + interpreter); "
-            "the after-imports column is that process's RSS before the data was generated."
+            "the after-imports column is that process's RSS before the data was generated. "
+            "`stkd-windows` is STKD's windows view (a time-ordered line: sliding windows of 32 "
+            "rows through a 1-D conv autoencoder), timed at 10k and 100k rows only."
         )
     else:
         root = data_root()

@@ -765,12 +765,16 @@ class STKDDetector(BaseDetector):
         else:
             w = int(self.window)
 
-            def covering(rows: np.ndarray) -> torch.Tensor:
+            def covering(rows: np.ndarray) -> torch.Tensor | None:
                 starts = covering_starts(rows, w, len(Xs))
-                starts = self._sample_indices(starts[~windows_crossing(starts, w, breaks)], rng)
-                return torch.from_numpy(window_summaries(Xs, starts, w))
+                starts = starts[~windows_crossing(starts, w, breaks)]
+                if len(starts) == 0:  # the rows lie in stretches too short for a window
+                    return None
+                return torch.from_numpy(window_summaries(Xs, self._sample_indices(starts, rng), w))
 
             self.review_refs_ = covering(reviewed_idx)
+            if self.review_refs_ is None:
+                return
             if confirmed.any():
                 self.confirmed_refs_ = covering(np.flatnonzero(confirmed))
             pool_items = window_summaries(Xs, samples.view.starts.numpy()[pool], w)

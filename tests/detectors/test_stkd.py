@@ -518,6 +518,12 @@ def test_no_training_window_spans_a_pause_and_the_rows_at_it_are_not_alarms():
     assert split.decision_scores_[at_the_pause].max() < np.quantile(
         split.decision_scores_[~at_the_pause], 0.99
     )
+    # rows dismissed in a stretch too short for a window leave nothing to remember
+    reviewed = np.zeros(len(X), dtype=bool)
+    reviewed[700:710] = True
+    short = STKDDetector(**params).fit(X, known_normal=reviewed, breaks=[700, 710])
+    assert short.review_refs_ is None
+    assert np.isfinite(short.decision_function(X[:100])).all()
     # the rows view has no windows to keep apart, so breaks change nothing there
     rows = {"steps": (60, 100, 60), "shards": 2, "rounds": 1, "random_state": 0}
     np.testing.assert_array_equal(
