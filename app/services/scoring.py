@@ -89,13 +89,6 @@ def top_features(
     ]
 
 
-def _breaks(detector: Any, timestamps: list[datetime | None]) -> np.ndarray:
-    """Pauses matter only to detectors that read rows together with the rows before them."""
-    if context_length(detector) == 0:
-        return np.zeros(0, dtype=np.int64)
-    return pause_breaks(timestamps)
-
-
 def score_matrix(
     detector: Any, matrix: LineMatrix, context: LineMatrix
 ) -> tuple[np.ndarray, np.ndarray]:
