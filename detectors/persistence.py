@@ -162,6 +162,10 @@ def _save_stkd(det: STKDDetector, directory: Path) -> list[str]:
         tensors["fitted.knn_lo"] = torch.from_numpy(np.ascontiguousarray(lo))
         tensors["fitted.knn_span"] = torch.from_numpy(np.ascontiguousarray(span))
         tensors["fitted.knn_soft"] = torch.tensor([soft], dtype=torch.float64)
+    if getattr(det, "edge_quantiles_", None) is not None:
+        tensors["fitted.edge_quantiles"] = torch.from_numpy(
+            np.ascontiguousarray(det.edge_quantiles_)
+        )
     for name in ("review_refs", "confirmed_refs"):
         if getattr(det, f"{name}_") is not None:
             tensors[f"fitted.{name}"] = getattr(det, f"{name}_").contiguous()
@@ -215,6 +219,9 @@ def _load_stkd(directory: Path) -> STKDDetector:
     det.review_refs_ = tensors.get("fitted.review_refs")
     det.confirmed_refs_ = tensors.get("fitted.confirmed_refs")
     det.review_stats_ = fitted.get("review_stats_", [0.0, 1.0, 0.0])
+    # Written before a windows model calibrated the rows near a series' ends: none to apply.
+    edges = tensors.get("fitted.edge_quantiles")
+    det.edge_quantiles_ = None if edges is None else edges.numpy()
     det.gauss_mu_ = det.gauss_precision_ = None
     if "fitted.gauss_mu" in tensors:
         det.gauss_mu_ = tensors["fitted.gauss_mu"].numpy()

@@ -71,8 +71,11 @@ from detectors.stkd.training import (
 from detectors.stkd.windows import (
     RowView,
     WindowView,
+    calibrate_edges,
     check_breaks,
+    covering_counts,
     covering_starts,
+    edge_quantiles,
     pad_series,
     rows_from_windows,
     stretches,
@@ -86,7 +89,7 @@ from detectors.stkd.windows import (
 
 KD_TARGETS = ("teacher", "random")
 KNN_SPACES = ("angle", "euclid")
-ROW_AGGS = ("last", "mean", "max")
+ROW_AGGS = ("mean", "max", "last")
 SCORE_BATCH = 16384  # rows per fused scoring pass (scale, networks, pool distances)
 ROWS_BATCH = 256  # rows per gradient step (rows view)
 WINDOWS_BATCH = 128  # windows per gradient step (windows view): each is ``window`` rows
@@ -176,10 +179,11 @@ class STKDDetector(BaseDetector):
         the largest quantile exclusion (default clip(1.5 * contamination, 0.02, 0.4));
         ``max_exclude`` caps the excluded share of the pool.
     view : "rows" (each row a sample) or "windows" (sliding windows over a time-ordered series,
-        with ``window`` and ``stride``). ``row_agg`` maps window scores back to rows: "last"
-        (default since 2026-12-07) gives each row the window ending at it, so a score is final
-        when the row arrives and a batch's last rows are not flagged more than the others;
-        "mean" / "max" over the windows covering the row (the default was "mean").
+        with ``window`` and ``stride``). ``row_agg`` maps window scores back to rows: "mean"
+        (default) / "max" over the windows covering the row, which places a short fault where it
+        happened; "last" gives each row the window ending at it, so a score is final when the
+        row arrives and a batch's last rows are not flagged more than the others, at the cost of
+        lagging short faults (README.md, "Which window a row's score comes from").
     knn_weight, knn_k, knn_refs : weight of the purified-pool distance term in the score (rows
         view only; 0 disables it), its neighbours and the number of pool references kept. The
         mean distance to 5 references, not to the nearest, is a smoother density estimate.
@@ -218,7 +222,7 @@ class STKDDetector(BaseDetector):
         view: str = "rows",
         window: int = 32,
         stride: int = 4,
-        row_agg: str = "last",
+        row_agg: str = "mean",
         knn_weight: float = 4.0,
         knn_k: int = 5,
         knn_refs: int = 256,
@@ -914,24 +918,31 @@ class STKDDetector(BaseDetector):
         """Row scores of the training input: the model's own, and under the review memory (the
         same values when there are no reviews). The same passes as ``decision_function``, one
         per stretch between breaks."""
+        self.edge_quantiles_: np.ndarray | None = None
         if self.view == "rows":
             own = np.empty(len(X))
             return own, self._score_rows(X, own=own)
-        parts = [self._stretch_scores(X[a:b]) for a, b in stretches(len(X), breaks)]
+        spans = stretches(len(X), breaks)
+        windows = [self._window_scores(X[a:b]) for a, b in spans]
+        if self.row_agg == "mean":
+            self.edge_quantiles_ = edge_quantiles([win for win, _, _ in windows], int(self.window))
+        parts = [
+            self._stretch_scores(win, starts, series, b - a)
+            for (a, b), (win, starts, series) in zip(spans, windows, strict=True)
+        ]
         return (
             np.concatenate([own for own, _ in parts]),
             np.concatenate([reviewed for _, reviewed in parts]),
         )
 
-    def _stretch_scores(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Windows view: ``_training_scores`` of one contiguous stretch."""
-        win, starts, series = self._window_scores(X)
-        own = self._rows_of_windows(win, starts, series, len(X))
+    def _stretch_scores(
+        self, win: np.ndarray, starts: np.ndarray, series: np.ndarray, n: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Windows view: ``_training_scores`` of one contiguous stretch from its window scores."""
+        own = self._rows_of_windows(win, starts, series, n)
         if self.review_refs_ is None:
             return own, own
-        return own, self._rows_of_windows(
-            self._cap_windows(win, series, starts), starts, series, len(X)
-        )
+        return own, self._rows_of_windows(self._cap_windows(win, series, starts), starts, series, n)
 
     def _window_scores(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Scores of every window (stride 1) of the scaled, padded series; starts; the series."""
@@ -942,7 +953,14 @@ class STKDDetector(BaseDetector):
     def _rows_of_windows(
         self, win: np.ndarray, starts: np.ndarray, series: np.ndarray, n: int
     ) -> np.ndarray:
-        return rows_from_windows(win, starts, int(self.window), len(series), self.row_agg)[:n]
+        """Row scores of stride-1 window scores; with "mean", rows near either end of the series
+        (fewer covering windows) are calibrated to the middle rows' distribution."""
+        w = int(self.window)
+        rows = rows_from_windows(win, starts, w, len(series), self.row_agg)
+        table = getattr(self, "edge_quantiles_", None)
+        if table is not None:
+            rows = calibrate_edges(rows, covering_counts(len(series), w), table)
+        return rows[:n]
 
     def _decision_windows(self, X: np.ndarray) -> np.ndarray:
         win, starts, series = self._window_scores(X)

@@ -128,12 +128,12 @@ def rows_from_windows(
 ) -> np.ndarray:
     """Map window scores to rows.
 
-    "last": each row takes the window that ends at it (or the latest one ending before it; rows
-    before the first window's end take the first window). A row's score is then final once the
-    row has arrived, and every row's score is one window's, so the threshold means the same
-    for a batch's last rows as for any other. "mean" / "max": over the windows covering the
-    row, which at a series' ends are fewer (a noisier score) and at a batch's end not all there
-    yet.
+    "mean" / "max": over the windows covering the row, which centres a short fault on where it
+    happened; at a series' ends there are fewer of them (a noisier score), and at a batch's end
+    the ones reaching into the next batch are not there yet. "last": each row takes the window
+    that ends at it (or the latest one ending before it; rows before the first window's end
+    take the first window): final once the row has arrived, one window's score for every row,
+    but a short fault lifts the rows after it.
     """
     scores = np.asarray(window_scores, dtype=np.float64)
     if how == "last":
@@ -156,6 +156,66 @@ def rows_from_windows(
             np.maximum.at(out, starts + offset, scores)
         return out
     raise ValueError(f"row aggregation must be 'last', 'mean' or 'max', got {how!r}")
+
+
+EDGE_LEVELS = np.linspace(0.0, 1.0, 101)
+"""Quantile levels of the edge calibration (``edge_quantiles``)."""
+
+
+def covering_counts(n_rows: int, window: int) -> np.ndarray:
+    """How many stride-1 windows of a ``n_rows`` series cover each row (``window`` in the
+    middle, fewer within ``window - 1`` rows of either end)."""
+    t = np.arange(n_rows)
+    return np.minimum(t, n_rows - window) - np.maximum(0, t - window + 1) + 1
+
+
+def edge_quantiles(window_scores: list[np.ndarray], window: int) -> np.ndarray | None:
+    """Quantiles (``EDGE_LEVELS``) of the mean of k consecutive window scores, k = 1..window,
+    over stride-1 window scores of training stretches; None when no stretch is long enough.
+
+    A row near either end of a series is the mean of k < window windows: a noisier number than
+    the middle rows' mean of ``window``, so more of such rows pass a threshold set on the
+    middle ones. At the end of every batch that is 31 rows whose windows into the next batch
+    do not exist yet (README.md, "Which window a row's score comes from").
+    """
+    levels = []
+    for k in range(1, window + 1):
+        means = [
+            (c[k:] - c[:-k]) / k
+            for c in (np.concatenate([[0.0], np.cumsum(w)]) for w in window_scores)
+            if len(c) > k
+        ]
+        if not means:
+            return None
+        q = np.quantile(np.concatenate(means), EDGE_LEVELS)
+        levels.append(q + np.arange(len(q)) * 1e-12)  # strictly increasing for interpolation
+    return np.array(levels)
+
+
+def calibrate_edges(scores: np.ndarray, counts: np.ndarray, table: np.ndarray) -> np.ndarray:
+    """Map each row's mean of k windows onto the distribution of the full window count's mean
+    (quantile matching per k; beyond the fitted range, the gap is scaled by the ratio of the
+    two distributions' upper or lower spreads, so an extreme row stays extreme)."""
+    out = np.asarray(scores, dtype=np.float64).copy()
+    full = table[-1]
+    mid = len(EDGE_LEVELS) // 2
+    for k in np.unique(counts[counts < len(table)]):
+        rows = counts == k
+        own = table[k - 1]
+        x = out[rows]
+        mapped = np.interp(np.interp(x, own, EDGE_LEVELS), EDGE_LEVELS, full)
+        up = _spread_ratio(full[-1] - full[mid], own[-1] - own[mid])
+        down = _spread_ratio(full[mid] - full[0], own[mid] - own[0])
+        above, below = x > own[-1], x < own[0]
+        mapped[above] = full[-1] + (x[above] - own[-1]) * up
+        mapped[below] = full[0] + (x[below] - own[0]) * down
+        out[rows] = mapped
+    return out
+
+
+def _spread_ratio(full: float, own: float) -> float:
+    """How much narrower the full count's spread is than k windows' (at most 1)."""
+    return float(np.clip(full / own, 0.0, 1.0)) if own > 1e-12 else 1.0
 
 
 def window_summaries(series: np.ndarray, starts: np.ndarray, window: int) -> np.ndarray:

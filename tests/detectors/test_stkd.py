@@ -470,18 +470,63 @@ def test_window_helpers_keep_every_window_inside_one_stretch():
     np.testing.assert_array_equal(rows, np.r_[[0.0] * 4, np.arange(16) * 10.0])
 
 
-def test_a_windows_line_scored_batch_by_batch_scores_as_in_one_pass():
-    """With ``row_agg="last"`` (the default) a row's score is the window ending at it, so it is
-    final when the row arrives: a batch scored after the rows before it gives the one-pass
-    scores, its last rows included. Under "mean" those last rows lack the windows that would
+def test_edge_calibration_maps_a_mean_of_few_windows_onto_the_full_means_distribution():
+    from detectors.stkd.windows import calibrate_edges, covering_counts, edge_quantiles
+
+    assert covering_counts(10, 4).tolist() == [1, 2, 3, 4, 4, 4, 4, 3, 2, 1]
+    rng = np.random.default_rng(0)
+    table = edge_quantiles([rng.normal(size=20_000), rng.normal(size=5_000)], 16)
+    one_window = rng.normal(size=20_000)  # a row covered by a single window
+    calibrated = calibrate_edges(one_window, np.ones(20_000, dtype=int), table)
+    # independent window scores: a mean of 16 has a quarter of one window's spread
+    assert 0.22 < calibrated.std() < 0.28
+    assert abs(np.median(calibrated)) < 0.02
+    # rows with the full count are left alone; an extreme row stays the most extreme
+    full = calibrate_edges(np.array([0.3, 9.0]), np.array([16, 1]), table)
+    assert full[0] == 0.3 and full[1] > table[-1][-1]
+
+
+def test_a_windows_lines_batch_ends_are_flagged_no_more_than_its_other_rows():
+    """The scoring job scores a batch when it arrives, so its last rows lack the windows that
+    reach into the next batch: a mean of fewer windows is a noisier number, and at a threshold
+    set on the middle rows about 30 % of them were flagged against 5 % of the rest. Calibrating
+    such rows to the middle rows' distribution removes the excess."""
+    from tests.seeding import _three_coupled_sensors
+
+    X, _ = _three_coupled_sensors(12_000, np.random.default_rng(0))
+    w, size = 24, 317
+    det = STKDDetector(
+        view="windows", window=w, stride=4, steps=(100, 200, 120), shards=2, rounds=2,
+        contamination=0.05, random_state=0,
+    ).fit(X[:2000])  # fmt: skip
+    new = X[2000:]
+
+    def flagged_by_batch() -> np.ndarray:
+        parts = []
+        for a in range(0, len(new), size):
+            context = min(a, w - 1)
+            parts.append(det.decision_function(new[a - context : a + size])[context:])
+        return np.concatenate(parts) > det.threshold_
+
+    batch_end = np.arange(len(new)) % size >= size - (w - 1)
+    flagged = flagged_by_batch()
+    assert flagged[batch_end].mean() < 2 * flagged[~batch_end].mean() + 0.02
+    det.edge_quantiles_ = None  # as before the calibration
+    flagged = flagged_by_batch()
+    assert flagged[batch_end].mean() > 3 * flagged[~batch_end].mean()
+
+
+def test_with_row_agg_last_a_windows_line_scored_batch_by_batch_scores_as_in_one_pass():
+    """With ``row_agg="last"`` a row's score is the window ending at it, so it is final when
+    the row arrives: a batch scored after the rows before it gives the one-pass scores, its
+    last rows included. Under "mean" (the default) those last rows lack the windows that would
     cover them, and their scores are one window's instead of an average of many."""
     X, _ = sensor_series()
     w = 24
     det = STKDDetector(
         view="windows", window=w, stride=4, steps=(100, 200, 120), shards=2, rounds=2,
-        random_state=0,
+        row_agg="last", random_state=0,
     ).fit(X)  # fmt: skip
-    assert det.row_agg == "last"
 
     def batch_by_batch() -> np.ndarray:
         parts = []
@@ -491,6 +536,8 @@ def test_a_windows_line_scored_batch_by_batch_scores_as_in_one_pass():
         return np.concatenate(parts)
 
     np.testing.assert_allclose(batch_by_batch(), det.decision_function(X), rtol=1e-6, atol=1e-9)
+    contrib = explain(det, X[950:1150])  # rows inside the faulty segment: the window behind each
+    assert contrib.mean(axis=0).argmax() == 2
     det.row_agg = "mean"
     tails = np.r_[[np.arange(a - w + 1, a) for a in range(300, len(X), 300)]].ravel()
     assert not np.allclose(batch_by_batch()[tails], det.decision_function(X)[tails])
