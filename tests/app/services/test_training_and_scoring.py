@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -219,25 +220,23 @@ def _append_rows(factory: sessionmaker[Session], line_id: int, X: np.ndarray, of
         )
 
 
-def test_a_windows_line_scores_each_batch_as_one_pass_over_its_series_would(
-    settings: Settings, session_factory: sessionmaker[Session]
-) -> None:
-    """Windows straddle batch boundaries, so each batch is scored after the rows before it."""
-    X, faulty = sensor_series()
-    window = 24
-    line_id, _ = seed_line(
-        session_factory, "kiln", X, detector="stkd", batches=3, contamination=0.2
-    )
-    with unit_of_work(session_factory) as session:
+def _train_and_score_as_windows(
+    factory: sessionmaker[Session], settings: Settings, name: str, line_id: int, window: int
+) -> tuple[Any, np.ndarray]:
+    """Make the line a windows line (a small step budget), train and score it; returns the
+    trained detector and the stored scores in time order."""
+    with unit_of_work(factory) as session:
         line = session.get(Line, line_id)
         line.view = LineView.WINDOWS
         line.detector_params = {
             "window": window, "stride": 4, "steps": [100, 200, 120], "shards": 2, "rounds": 2,
         }  # fmt: skip
-
-    outcome = train_line(session_factory, settings, "kiln")
-    assert score_line(session_factory, settings, "kiln").samples_scored == len(X)
-    with unit_of_work(session_factory) as session:
+    outcome = train_line(factory, settings, name)
+    scored = score_line(factory, settings, name)
+    with unit_of_work(factory) as session:
+        assert scored.samples_scored == session.scalar(
+            select(func.count(Sample.id)).where(Sample.line_id == line_id)
+        )
         model = session.get(ModelVersion, outcome.model_version_id)
         detector = load_artifact(Path(model.artifact_path), model.artifact_sha256)
         stored = np.array(
@@ -248,6 +247,21 @@ def test_a_windows_line_scores_each_batch_as_one_pass_over_its_series_would(
                 .order_by(Sample.ts)
             ).all()
         )
+    return detector, stored
+
+
+def test_a_windows_line_scores_each_batch_as_one_pass_over_its_series_would(
+    settings: Settings, session_factory: sessionmaker[Session]
+) -> None:
+    """Windows straddle batch boundaries, so each batch is scored after the rows before it."""
+    X, faulty = sensor_series()
+    window = 24
+    line_id, _ = seed_line(
+        session_factory, "kiln", X, detector="stkd", batches=3, contamination=0.2
+    )
+    detector, stored = _train_and_score_as_windows(
+        session_factory, settings, "kiln", line_id, window=window
+    )
     assert detector.view == "windows" and detector.window == window
 
     one_pass = detector.decision_function(X)
@@ -271,26 +285,9 @@ def test_a_windows_line_keeps_the_rows_either_side_of_a_stop_apart(
     X = a_line_that_resumes_after_a_pause()
     line_id, _ = seed_line(session_factory, "press-9", X[:700], detector="stkd")
     _append_rows(session_factory, line_id, X[700:], offset=700 + 600)
-    with unit_of_work(session_factory) as session:
-        line = session.get(Line, line_id)
-        line.view = LineView.WINDOWS
-        line.detector_params = {
-            "window": 24, "stride": 4, "steps": [100, 200, 120], "shards": 2, "rounds": 2,
-        }  # fmt: skip
-
-    outcome = train_line(session_factory, settings, "press-9")
-    assert score_line(session_factory, settings, "press-9").samples_scored == len(X)
-    with unit_of_work(session_factory) as session:
-        model = session.get(ModelVersion, outcome.model_version_id)
-        detector = load_artifact(Path(model.artifact_path), model.artifact_sha256)
-        stored = np.array(
-            session.scalars(
-                select(Score.score)
-                .join(Sample, Score.sample_id == Sample.id)
-                .where(Score.line_id == line_id)
-                .order_by(Sample.ts)
-            ).all()
-        )
+    detector, stored = _train_and_score_as_windows(
+        session_factory, settings, "press-9", line_id, window=24
+    )
     # trained without the 23 windows that would have spanned the stop
     assert len(detector.training_mask_) == (700 - 24) // 4 + 1 + (800 - 24) // 4 + 1
     np.testing.assert_allclose(stored[:700], detector.decision_function(X[:700]), rtol=1e-6)
