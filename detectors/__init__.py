@@ -7,9 +7,10 @@ Public API used by the app, the jobs and the benchmarks::
     save_detector(detector, directory) / load_detector(directory, expected_sha256=None)
     detector_checksum(directory)       # sha256 to record in the database
     explain(detector, X)               # (n, d) per-feature contribution shares
+    score_and_explain(detector, X)     # scores and those shares, sharing the work where it can
 """
 
-from detectors.explain import explain
+from detectors.explain import explain, score_and_explain
 from detectors.persistence import detector_checksum, load_detector, save_detector
 from detectors.registry import available_detectors, create_detector
 from detectors.stkd import STKDDetector
@@ -22,4 +23,5 @@ __all__ = [
     "explain",
     "load_detector",
     "save_detector",
+    "score_and_explain",
 ]

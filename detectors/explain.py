@@ -44,3 +44,16 @@ def explain(detector: Any, X: Any) -> np.ndarray:
     if len(median) != X.shape[1]:
         raise ValueError(f"X has {X.shape[1]} features, the detector was fitted on {len(median)}")
     return robust_deviation_shares(X, median, scale)
+
+
+def score_and_explain(detector: Any, X: Any) -> tuple[np.ndarray, np.ndarray]:
+    """``decision_function(X)`` and ``explain(detector, X)``, as the scoring job stores both.
+
+    Detectors that can share the work between the two have a ``score_and_explain`` of their own
+    (STKD's windows view runs each window through its networks once instead of twice).
+    """
+    own = getattr(detector, "score_and_explain", None)
+    if callable(own):
+        scores, shares = own(np.asarray(X, dtype=np.float64))
+        return np.asarray(scores, dtype=np.float64), np.asarray(shares, dtype=np.float64)
+    return np.asarray(detector.decision_function(X), dtype=np.float64), explain(detector, X)

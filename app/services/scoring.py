@@ -93,17 +93,16 @@ def score_matrix(
     detector: Any, matrix: LineMatrix, context: LineMatrix
 ) -> tuple[np.ndarray, np.ndarray]:
     """Scores and per-feature contributions for ``matrix``'s rows (context rows dropped)."""
-    from detectors import explain
+    from detectors import score_and_explain
 
     series = matrix.after(context)
 
-    def contributions(rows: np.ndarray, history: int) -> np.ndarray:
-        return np.asarray(explain(detector, rows), dtype=float)[history:]
+    def both(rows: np.ndarray, history: int) -> np.ndarray:
+        scores, shares = score_and_explain(detector, rows)
+        return np.column_stack([scores, shares])[history:]
 
-    return (
-        line_scores(detector, series, len(context)),
-        score_by_stretch(contributions, series.X, _breaks(detector, series), len(context)),
-    )
+    joined = score_by_stretch(both, series.X, _breaks(detector, series), len(context))
+    return joined[:, 0], joined[:, 1:]
 
 
 def line_scores(detector: Any, series: LineMatrix, n_context: int = 0) -> np.ndarray:

@@ -42,6 +42,7 @@ from detectors.stkd.anomaly_map import (
     whitening_factor,
 )
 from detectors.stkd.explanation import gaussian_feature_terms, mix_term_shares, row_shares
+from detectors.stkd.loss import reconstruction_error
 from detectors.stkd.purification import (
     ModeGuard,
     default_rho_max,
@@ -63,7 +64,6 @@ from detectors.stkd.torch_model import (
 from detectors.stkd.training import (
     ensemble_outputs,
     ensemble_terms,
-    score_ensemble,
     score_samples,
     steps_for,
     train_steps,
@@ -849,13 +849,6 @@ class STKDDetector(BaseDetector):
         if not hasattr(self, "students_"):
             raise RuntimeError("STKDDetector is not fitted; call fit(X) first")
 
-    def _score_view(self, view: RowView | WindowView) -> np.ndarray:
-        device = self._device()
-        students, teacher = self._scoring_nets(device)
-        rec, kd = score_ensemble(students, teacher, view.batch, len(view), device)
-        kds = [None if teacher is None else torch.from_numpy(k) for k in kd]
-        return self._students_z([torch.from_numpy(r) for r in rec], kds).numpy()
-
     def _scoring_nets(
         self, device: torch.device
     ) -> tuple[list[STKDStudent], torch.nn.Module | None]:
@@ -946,9 +939,59 @@ class STKDDetector(BaseDetector):
 
     def _window_scores(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Scores of every window (stride 1) of the scaled, padded series; starts; the series."""
-        series = pad_series(self._scale(X), int(self.window))
-        starts = window_starts(series.shape[0], int(self.window), 1)
-        return self._score_view(self._view(series, starts)), starts, series
+        win, starts, series, _ = self._window_pass(X, errors=False)
+        return win, starts, series
+
+    @torch.no_grad()
+    def _window_pass(
+        self, X: np.ndarray, errors: bool
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+        """One pass of every stride-1 window through the scoring networks: the windows' scores,
+        their starts, the scaled padded series and, with ``errors``, the per-row, per-channel
+        reconstruction error that ``explain`` shares out (the same numbers as scoring and
+        explaining separately, at half the network passes)."""
+        w = int(self.window)
+        series = pad_series(self._scale(X), w)
+        starts = window_starts(series.shape[0], w, 1)
+        view = self._view(series, starts)
+        device = self._device()
+        students, teacher = self._scoring_nets(device)
+        n_win, d = len(view), X.shape[1]
+        rec = np.empty((len(students), n_win))
+        kd: list[np.ndarray | None] = [None] * len(students)
+        last = self.row_agg == "last"
+        per_window = torch.zeros(n_win, d, dtype=torch.float64) if errors and last else None
+        acc = torch.zeros(series.shape[0], d, dtype=torch.float64) if errors else None
+        cnt = torch.zeros(series.shape[0], 1, dtype=torch.float64) if errors else None
+        offsets = torch.arange(w)
+        for start in range(0, n_win, SCORE_BATCH):
+            idx = torch.arange(start, min(n_win, start + SCORE_BATCH))
+            x = view.batch(idx).to(device)
+            recons, kds = ensemble_outputs(students, teacher, x)
+            part = slice(start, start + len(idx))
+            for j, (recon, kd_j) in enumerate(zip(recons, kds, strict=True)):
+                rec[j, part] = reconstruction_error(x, recon).double().cpu().numpy()
+                if kd_j is not None:
+                    if kd[j] is None:
+                        kd[j] = np.empty(n_win)
+                    kd[j][part] = kd_j.double().cpu().numpy()
+                if not errors:
+                    continue
+                e = (x - recon).pow(2).permute(0, 2, 1).double().cpu()  # (b, L, C)
+                if per_window is not None:
+                    per_window[idx] += e.sum(dim=1)
+                    continue
+                rows = (view.starts[idx].unsqueeze(1) + offsets).reshape(-1)
+                acc.index_add_(0, rows, e.reshape(-1, d))
+                cnt.index_add_(0, rows, torch.ones(len(rows), 1, dtype=torch.float64))
+        kds_t = [None if k is None else torch.from_numpy(k) for k in kd]
+        win = self._students_z([torch.from_numpy(r) for r in rec], kds_t).numpy()
+        if not errors:
+            return win, starts, series, None
+        if per_window is not None:
+            latest = np.searchsorted(starts + w - 1, np.arange(series.shape[0]), side="right") - 1
+            return win, starts, series, per_window.numpy()[np.clip(latest, 0, None)][: len(X)]
+        return win, starts, series, (acc / cnt.clamp_min(1)).numpy()[: len(X)]
 
     def _rows_of_windows(
         self, win: np.ndarray, starts: np.ndarray, series: np.ndarray, n: int
@@ -1033,37 +1076,22 @@ class STKDDetector(BaseDetector):
         with torch_threads(self.n_threads):
             if self.view == "rows":
                 return self._explain_rows(X, device)
-            return row_shares(self._window_errors(X, device))
+            return row_shares(self._window_pass(X, errors=True)[3])
 
-    def _window_errors(self, X: np.ndarray, device: torch.device) -> np.ndarray:
-        """Windows view: per-row, per-channel reconstruction error that ``explain`` shares out."""
-        n, d = X.shape
-        w = int(self.window)
-        series = pad_series(self._scale(X), w)
-        starts = window_starts(series.shape[0], w, 1)
-        view = self._view(series, starts)
-        last = self.row_agg == "last"
-        per_window = torch.zeros(len(view), d, dtype=torch.float64)
-        acc = torch.zeros(series.shape[0], d, dtype=torch.float64)
-        cnt = torch.zeros(series.shape[0], 1, dtype=torch.float64)
-        offsets = torch.arange(w)
-        for start in range(0, len(view), 4096):
-            idx = torch.arange(start, min(len(view), start + 4096))
-            x = view.batch(idx).to(device)
-            for student in self.students_:
-                recon, _ = student.to(device)(x)
-                e = (x - recon).pow(2).permute(0, 2, 1).double().cpu()  # (b, L, C)
-                if last:
-                    per_window[idx] += e.sum(dim=1)
-                    continue
-                rows = (view.starts[idx].unsqueeze(1) + offsets).reshape(-1)
-                acc.index_add_(0, rows, e.reshape(-1, d))
-                cnt.index_add_(0, rows, torch.ones(len(rows), 1, dtype=torch.float64))
-        if last:
-            ends = starts + w - 1
-            latest = np.searchsorted(ends, np.arange(series.shape[0]), side="right") - 1
-            return per_window.numpy()[np.clip(latest, 0, None)][:n]
-        return (acc / cnt.clamp_min(1)).numpy()[:n]
+    def score_and_explain(self, X: Any) -> tuple[np.ndarray, np.ndarray]:
+        """``decision_function(X)`` and ``explain(X)`` together, as the scoring job needs them.
+
+        The windows view runs each window through the networks once for both, instead of twice.
+        """
+        if self.view == "rows":
+            return self.decision_function(X), self.explain(X)
+        self._check_fitted()
+        X = self._check_X(X, self.n_features_in_)
+        with torch_threads(self.n_threads):
+            win, starts, series, err = self._window_pass(X, errors=True)
+            if self.review_refs_ is not None:
+                win = self._cap_windows(win, series, starts)
+            return self._rows_of_windows(win, starts, series, len(X)), row_shares(err)
 
     def _explain_rows(self, X: np.ndarray, device: torch.device) -> np.ndarray:
         """Rows view: the terms' breakdowns with the lifts the fused score gives them (the

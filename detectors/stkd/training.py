@@ -130,33 +130,3 @@ def ensemble_terms(
     """Per-student reconstruction error and KD discrepancy of one batch; teacher run once."""
     recons, kds = ensemble_outputs(students, teacher, x)
     return [reconstruction_error(x, recon) for recon in recons], kds
-
-
-@torch.no_grad()
-def score_ensemble(
-    students: list[nn.Module],
-    teacher: nn.Module | None,
-    batch_fn: Callable[[torch.Tensor], torch.Tensor],
-    n: int,
-    device: torch.device,
-    batch_size: int = 16384,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Like ``score_samples`` for several students, running the teacher once per batch.
-
-    Returns (K, n) reconstruction errors and KD discrepancies; the numbers equal K separate
-    ``score_samples`` calls (same batches, same ops).
-    """
-    k = len(students)
-    rec = np.empty((k, n), dtype=np.float64)
-    kd = np.zeros((k, n), dtype=np.float64)
-    for s in students:
-        s.eval()
-    for start in range(0, n, batch_size):
-        idx = torch.arange(start, min(n, start + batch_size))
-        x = batch_fn(idx).to(device)
-        recs, kds = ensemble_terms(students, teacher, x)
-        for j in range(k):
-            rec[j, start : start + len(idx)] = recs[j].double().cpu().numpy()
-            if kds[j] is not None:
-                kd[j, start : start + len(idx)] = kds[j].double().cpu().numpy()
-    return rec, kd

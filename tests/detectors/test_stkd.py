@@ -516,6 +516,29 @@ def test_a_windows_lines_batch_ends_are_flagged_no_more_than_its_other_rows():
     assert flagged[batch_end].mean() > 3 * flagged[~batch_end].mean()
 
 
+def test_score_and_explain_gives_what_scoring_and_explaining_separately_give(data):
+    """The scoring job stores both; the windows view computes them in one pass of its networks."""
+    from detectors import create_detector, score_and_explain
+
+    X, _ = sensor_series()
+    reviewed = np.zeros(len(X), dtype=bool)
+    reviewed[100:110] = True  # with the review memory's cap in the score
+    windows = STKDDetector(
+        view="windows", window=24, stride=4, steps=(100, 200, 120), shards=2, rounds=2,
+        random_state=0,
+    ).fit(X, known_normal=reviewed)  # fmt: skip
+    assert windows.review_refs_ is not None
+    scores, shares = score_and_explain(windows, X[850:1250])
+    np.testing.assert_array_equal(scores, windows.decision_function(X[850:1250]))
+    np.testing.assert_allclose(shares, explain(windows, X[850:1250]), rtol=1e-9, atol=1e-12)
+    # detectors without one of their own get the two calls
+    Xr, _ = data
+    iforest = create_detector("iforest", random_state=0).fit(Xr)
+    scores, shares = score_and_explain(iforest, Xr[:50])
+    np.testing.assert_array_equal(scores, iforest.decision_function(Xr[:50]))
+    np.testing.assert_array_equal(shares, explain(iforest, Xr[:50]))
+
+
 def test_with_row_agg_last_a_windows_line_scored_batch_by_batch_scores_as_in_one_pass():
     """With ``row_agg="last"`` a row's score is the window ending at it, so it is final when
     the row arrives: a batch scored after the rows before it gives the one-pass scores, its
