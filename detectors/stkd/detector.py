@@ -961,8 +961,9 @@ class STKDDetector(BaseDetector):
         kd: list[np.ndarray | None] = [None] * len(students)
         last = self.row_agg == "last"
         per_window = torch.zeros(n_win, d, dtype=torch.float64) if errors and last else None
-        acc = torch.zeros(series.shape[0], d, dtype=torch.float64) if errors else None
-        cnt = torch.zeros(series.shape[0], 1, dtype=torch.float64) if errors else None
+        by_row = errors and not last  # each row's error at its place in every covering window
+        acc = torch.zeros(series.shape[0], d, dtype=torch.float64) if by_row else None
+        cnt = torch.zeros(series.shape[0], 1, dtype=torch.float64) if by_row else None
         offsets = torch.arange(w)
         for start in range(0, n_win, SCORE_BATCH):
             idx = torch.arange(start, min(n_win, start + SCORE_BATCH))
@@ -980,10 +981,10 @@ class STKDDetector(BaseDetector):
                 e = (x - recon).pow(2).permute(0, 2, 1).double().cpu()  # (b, L, C)
                 if per_window is not None:
                     per_window[idx] += e.sum(dim=1)
-                    continue
-                rows = (view.starts[idx].unsqueeze(1) + offsets).reshape(-1)
-                acc.index_add_(0, rows, e.reshape(-1, d))
-                cnt.index_add_(0, rows, torch.ones(len(rows), 1, dtype=torch.float64))
+                elif acc is not None and cnt is not None:
+                    rows = (view.starts[idx].unsqueeze(1) + offsets).reshape(-1)
+                    acc.index_add_(0, rows, e.reshape(-1, d))
+                    cnt.index_add_(0, rows, torch.ones(len(rows), 1, dtype=torch.float64))
         kds_t = [None if k is None else torch.from_numpy(k) for k in kd]
         win = self._students_z([torch.from_numpy(r) for r in rec], kds_t).numpy()
         if not errors:
@@ -991,6 +992,7 @@ class STKDDetector(BaseDetector):
         if per_window is not None:
             latest = np.searchsorted(starts + w - 1, np.arange(series.shape[0]), side="right") - 1
             return win, starts, series, per_window.numpy()[np.clip(latest, 0, None)][: len(X)]
+        assert acc is not None and cnt is not None
         return win, starts, series, (acc / cnt.clamp_min(1)).numpy()[: len(X)]
 
     def _rows_of_windows(
