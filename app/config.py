@@ -43,6 +43,9 @@ class Settings:
     inbox_interval_minutes: int = 5
     artifact_retention: int = 10
     torch_threads: int = field(default_factory=lambda: max(1, min(4, os.cpu_count() or 1)))
+    pause_steps: int = 10
+    """On time-ordered lines, a step between samples longer than this many median steps is a
+    pause: windows are not joined across it (``app.services.stretches``)."""
 
     def __post_init__(self) -> None:
         if not self.database_url:
@@ -104,6 +107,7 @@ class Settings:
             "KDMON_INBOX_INTERVAL_MINUTES": "inbox_interval_minutes",
             "KDMON_ARTIFACT_RETENTION": "artifact_retention",
             "KDMON_TORCH_THREADS": "torch_threads",
+            "KDMON_PAUSE_STEPS": "pause_steps",
         }
         for key, name in int_fields.items():
             if key in env:

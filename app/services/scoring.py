@@ -26,7 +26,7 @@ from app.config import Settings
 from app.services.artifacts import load_artifact
 from app.services.dataset import LineMatrix, load_context_before, load_samples
 from app.services.lines import get_line
-from app.services.stretches import pause_breaks, score_by_stretch
+from app.services.stretches import PAUSE_STEPS, pause_breaks, score_by_stretch
 from app.services.thresholds import active_model, current_threshold
 from db.bulk import bulk_insert
 from db.engine import unit_of_work
@@ -90,7 +90,7 @@ def top_features(
 
 
 def score_matrix(
-    detector: Any, matrix: LineMatrix, context: LineMatrix
+    detector: Any, matrix: LineMatrix, context: LineMatrix, pause_steps: float = PAUSE_STEPS
 ) -> tuple[np.ndarray, np.ndarray]:
     """Scores and per-feature contributions for ``matrix``'s rows (context rows dropped)."""
     from detectors import score_and_explain
@@ -101,28 +101,33 @@ def score_matrix(
         scores, shares = score_and_explain(detector, rows)
         return np.column_stack([scores, shares])[history:]
 
-    joined = score_by_stretch(both, series.X, _breaks(detector, series), len(context))
+    breaks = _breaks(detector, series, pause_steps)
+    joined = score_by_stretch(both, series.X, breaks, len(context))
     return joined[:, 0], joined[:, 1:]
 
 
-def line_scores(detector: Any, series: LineMatrix, n_context: int = 0) -> np.ndarray:
+def line_scores(
+    detector: Any, series: LineMatrix, n_context: int = 0, pause_steps: float = PAUSE_STEPS
+) -> np.ndarray:
     """Scores of ``series``' rows after its first ``n_context`` (their history), as the
     scoring job computes them: each stretch between pauses on its own."""
 
     def scores(rows: np.ndarray, history: int) -> np.ndarray:
         return np.asarray(detector.decision_function(rows), dtype=float)[history:]
 
-    return score_by_stretch(scores, series.X, _breaks(detector, series), n_context)
+    return score_by_stretch(scores, series.X, _breaks(detector, series, pause_steps), n_context)
 
 
-def _breaks(detector: Any, series: LineMatrix) -> np.ndarray:
+def _breaks(detector: Any, series: LineMatrix, pause_steps: float) -> np.ndarray:
     """Pauses matter only to detectors that read rows together with the rows before them."""
     if context_length(detector) == 0:
         return np.zeros(0, dtype=np.int64)
-    return pause_breaks(series.timestamps)
+    return pause_breaks(series.timestamps, pause_steps)
 
 
-def extreme_risk(detector: Any, matrix: LineMatrix, context: LineMatrix) -> np.ndarray | None:
+def extreme_risk(
+    detector: Any, matrix: LineMatrix, context: LineMatrix, pause_steps: float = PAUSE_STEPS
+) -> np.ndarray | None:
     """Each row's risk of an extreme event ahead, or None for detectors that do not forecast.
 
     The context rows go in as ``context``, so a batch's first rows see the same history as
@@ -137,7 +142,8 @@ def extreme_risk(detector: Any, matrix: LineMatrix, context: LineMatrix) -> np.n
         past = rows[:history] if history else None
         return np.asarray(method(rows[history:], context=past), dtype=float).reshape(-1)
 
-    return score_by_stretch(risks, series.X, _breaks(detector, series), len(context))
+    breaks = _breaks(detector, series, pause_steps)
+    return score_by_stretch(risks, series.X, breaks, len(context))
 
 
 def write_scores(session: Session, rows: list[dict[str, Any]]) -> None:
@@ -157,15 +163,16 @@ def _score_batch(
     model: ModelVersion,
     threshold: float,
     cache: ModelCache,
+    pause_steps: float = PAUSE_STEPS,
 ) -> tuple[int, int]:
     detector = cache.get(model)
     matrix = load_samples(session, line, batch_id=batch.id)
     if len(matrix):
         first_ts = next((t for t in matrix.timestamps if t is not None), None)
         context = load_context_before(session, line, first_ts, context_length(detector))
-        scores, contributions = score_matrix(detector, matrix, context)
+        scores, contributions = score_matrix(detector, matrix, context, pause_steps)
         features = top_features(contributions, matrix.feature_columns)
-        risks = extreme_risk(detector, matrix, context)
+        risks = extreme_risk(detector, matrix, context, pause_steps)
         risk_values = [None] * len(scores) if risks is None else [float(r) for r in risks]
         now = datetime.now(UTC)
         rows = [
@@ -229,7 +236,9 @@ def score_line(
             threshold = current_threshold(session, line_id)
             if batch is None or line is None or model is None or threshold is None:
                 continue
-            n, f = _score_batch(session, line, batch, model, threshold.value, cache)
+            n, f = _score_batch(
+                session, line, batch, model, threshold.value, cache, settings.pause_steps
+            )
             version = model.version
         scored += n
         flagged += f

@@ -13,13 +13,15 @@ from datetime import datetime
 
 import numpy as np
 
-PAUSE_STEPS = 10.0
-"""A step between two samples longer than this many times the line's median step is a pause.
-Generous on purpose: a few dropped readings are not a pause, an hour's stop of a minute-sampled
-line is."""
+PAUSE_STEPS = 10
+"""A step between two samples longer than this many times the line's median step is a pause
+(``Settings.pause_steps``). Generous on purpose: a few dropped readings are not a pause, an
+hour's stop of a minute-sampled line is."""
 
 
-def pause_breaks(timestamps: Sequence[datetime | None]) -> np.ndarray:
+def pause_breaks(
+    timestamps: Sequence[datetime | None], pause_steps: float = PAUSE_STEPS
+) -> np.ndarray:
     """Row indices at which the series resumes after a pause (sorted; empty when none).
 
     Rows without a timestamp break nothing: their order is all there is to go by.
@@ -31,7 +33,7 @@ def pause_breaks(timestamps: Sequence[datetime | None]) -> np.ndarray:
     positive = steps[steps > 0]
     if len(positive) == 0:
         return np.zeros(0, dtype=np.int64)
-    return np.flatnonzero(steps > PAUSE_STEPS * float(np.median(positive))) + 1
+    return np.flatnonzero(steps > pause_steps * float(np.median(positive))) + 1
 
 
 def score_by_stretch(

@@ -12,7 +12,7 @@ import inspect
 import logging
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -27,7 +27,7 @@ from app.services.errors import ValidationError
 from app.services.lines import get_line
 from app.services.models import activate
 from app.services.scoring import context_length, line_scores
-from app.services.stretches import pause_breaks
+from app.services.stretches import PAUSE_STEPS, pause_breaks
 from app.services.thresholds import active_model
 from db.engine import unit_of_work
 from db.models import GroundTruth, Line, LineView, ModelStatus, ModelVersion, Sample, as_utc
@@ -83,6 +83,7 @@ class _TrainingData:
     known_anomaly: np.ndarray
     truth: np.ndarray | None
     reference: np.ndarray | None = None  # rows inside the line's trusted clean window
+    pause_steps: float = PAUSE_STEPS  # Settings.pause_steps: where a time-ordered series pauses
 
 
 MIN_REFERENCE_ROWS = 8
@@ -227,7 +228,7 @@ def _fit(detector: Any, data: _TrainingData) -> np.ndarray:
     if takes_feedback:
         extra: dict[str, Any] = {}
         if "breaks" in fit_params:  # time-ordered: no training window across a pause
-            extra["breaks"] = pause_breaks(data.matrix.timestamps)
+            extra["breaks"] = pause_breaks(data.matrix.timestamps, data.pause_steps)
         if data.reference is not None:
             usable = int((data.reference & ~data.known_anomaly).sum())
             if usable < MIN_REFERENCE_ROWS:
@@ -266,7 +267,8 @@ def _checks(
     n_recent = max(MIN_TRAIN_ROWS, len(data.matrix) // 10)
     # Time-ordered detectors get the rows before the recent ones as context, as in scoring.
     recent = data.matrix.tail(n_recent + context_length(detector))
-    recent_scores = line_scores(detector, recent, len(recent) - min(n_recent, len(recent)))
+    history = len(recent) - min(n_recent, len(recent))
+    recent_scores = line_scores(detector, recent, history, data.pause_steps)
     if not np.all(np.isfinite(recent_scores)):
         return _CheckResult(False, "the model produced non-finite scores on recent data", metrics)
     share = float(np.mean(recent_scores >= float(detector.threshold_)))
@@ -292,7 +294,7 @@ def _evaluation(detector: Any, data: _TrainingData) -> dict[str, Any]:
     everything: np.ndarray | None = None
     if reviewed.any():
         if context_length(detector):  # a time-ordered model scores rows in their series
-            everything = line_scores(detector, data.matrix)
+            everything = line_scores(detector, data.matrix, pause_steps=data.pause_steps)
             scores = everything[reviewed]
         else:
             scores = np.asarray(detector.decision_function(data.matrix.X[reviewed]), dtype=float)
@@ -304,7 +306,9 @@ def _evaluation(detector: Any, data: _TrainingData) -> dict[str, Any]:
     if data.truth is not None and 0 < data.truth.sum() < len(data.truth):
         from sklearn.metrics import average_precision_score, roc_auc_score
 
-        scores = everything if everything is not None else line_scores(detector, data.matrix)
+        if everything is None:
+            everything = line_scores(detector, data.matrix, pause_steps=data.pause_steps)
+        scores = everything
         metrics["ground_truth_roc_auc"] = float(roc_auc_score(data.truth, scores))
         metrics["ground_truth_ap"] = float(average_precision_score(data.truth, scores))
     return metrics
@@ -337,6 +341,7 @@ def train_line(
     started = time.perf_counter()
     with unit_of_work(factory) as session:
         data = _read_training_data(session, line_name, detector, params, now)
+    data = replace(data, pause_steps=settings.pause_steps)
     if len(data.matrix) == 0:
         raise ValidationError(f"Line {line_name!r} has no samples to train on; ingest data first.")
 

@@ -298,6 +298,12 @@ def test_a_windows_line_keeps_the_rows_either_side_of_a_stop_apart(
     # the same model reading across the stop would raise the line's highest scores there
     joined = detector.decision_function(X)
     assert joined[after_the_stop].max() > joined[~after_the_stop].max()
+    # where ten hours of a minute-sampled line is not a pause, its windows are joined across it
+    patient = train_line(session_factory, settings.with_(pause_steps=1000), "press-9")
+    with unit_of_work(session_factory) as session:
+        model = session.get(ModelVersion, patient.model_version_id)
+        across = load_artifact(Path(model.artifact_path), model.artifact_sha256)
+    assert len(across.training_mask_) == (1500 - 24) // 4 + 1
 
 
 def test_a_windows_line_broken_into_short_stretches_fails_its_retrain_saying_why(
