@@ -45,7 +45,8 @@ class Settings:
     torch_threads: int = field(default_factory=lambda: max(1, min(4, os.cpu_count() or 1)))
     pause_steps: int = 10
     """On time-ordered lines, a step between samples longer than this many median steps is a
-    pause: windows are not joined across it (``app.services.stretches``)."""
+    pause: windows are not joined across it (``app.services.stretches``). Generous on purpose:
+    a few dropped readings are not a pause, an hour's stop of a minute-sampled line is."""
 
     def __post_init__(self) -> None:
         if not self.database_url:

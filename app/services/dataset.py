@@ -25,11 +25,19 @@ class LineMatrix:
     def __len__(self) -> int:
         return len(self.sample_ids)
 
+    def take(self, rows: np.ndarray | slice) -> LineMatrix:
+        """The rows a boolean mask or a slice picks, in order."""
+        index = np.arange(len(self))[rows]
+        return LineMatrix(
+            self.sample_ids[index],
+            [self.timestamps[i] for i in index],
+            self.X[index],
+            self.feature_columns,
+        )
+
     def tail(self, n: int) -> LineMatrix:
         """The last ``n`` rows (all of them when there are fewer)."""
-        k = max(0, len(self) - n)
-        ids, timestamps, X = self.sample_ids[k:], self.timestamps[k:], self.X[k:]
-        return LineMatrix(ids, timestamps, X, self.feature_columns)
+        return self.take(slice(max(0, len(self) - n), None))
 
     def after(self, context: LineMatrix) -> LineMatrix:
         """``context``'s rows followed by these."""

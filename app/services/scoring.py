@@ -26,7 +26,7 @@ from app.config import Settings
 from app.services.artifacts import load_artifact
 from app.services.dataset import LineMatrix, load_context_before, load_samples
 from app.services.lines import get_line
-from app.services.stretches import PAUSE_STEPS, pause_breaks, score_by_stretch
+from app.services.stretches import pause_breaks, score_by_stretch
 from app.services.thresholds import active_model, current_threshold
 from db.bulk import bulk_insert
 from db.engine import unit_of_work
@@ -90,7 +90,7 @@ def top_features(
 
 
 def score_matrix(
-    detector: Any, matrix: LineMatrix, context: LineMatrix, pause_steps: float = PAUSE_STEPS
+    detector: Any, matrix: LineMatrix, context: LineMatrix, pause_steps: float
 ) -> tuple[np.ndarray, np.ndarray]:
     """Scores and per-feature contributions for ``matrix``'s rows (context rows dropped)."""
     from detectors import score_and_explain
@@ -107,7 +107,7 @@ def score_matrix(
 
 
 def line_scores(
-    detector: Any, series: LineMatrix, n_context: int = 0, pause_steps: float = PAUSE_STEPS
+    detector: Any, series: LineMatrix, n_context: int, pause_steps: float
 ) -> np.ndarray:
     """Scores of ``series``' rows after its first ``n_context`` (their history), as the
     scoring job computes them: each stretch between pauses on its own."""
@@ -126,7 +126,7 @@ def _breaks(detector: Any, series: LineMatrix, pause_steps: float) -> np.ndarray
 
 
 def extreme_risk(
-    detector: Any, matrix: LineMatrix, context: LineMatrix, pause_steps: float = PAUSE_STEPS
+    detector: Any, matrix: LineMatrix, context: LineMatrix, pause_steps: float
 ) -> np.ndarray | None:
     """Each row's risk of an extreme event ahead, or None for detectors that do not forecast.
 
@@ -163,7 +163,7 @@ def _score_batch(
     model: ModelVersion,
     threshold: float,
     cache: ModelCache,
-    pause_steps: float = PAUSE_STEPS,
+    pause_steps: float,
 ) -> tuple[int, int]:
     detector = cache.get(model)
     matrix = load_samples(session, line, batch_id=batch.id)

@@ -13,16 +13,10 @@ from datetime import datetime
 
 import numpy as np
 
-PAUSE_STEPS = 10
-"""A step between two samples longer than this many times the line's median step is a pause
-(``Settings.pause_steps``). Generous on purpose: a few dropped readings are not a pause, an
-hour's stop of a minute-sampled line is."""
 
-
-def pause_breaks(
-    timestamps: Sequence[datetime | None], pause_steps: float = PAUSE_STEPS
-) -> np.ndarray:
-    """Row indices at which the series resumes after a pause (sorted; empty when none).
+def pause_breaks(timestamps: Sequence[datetime | None], pause_steps: float) -> np.ndarray:
+    """Row indices at which the series resumes after a pause: a step longer than
+    ``pause_steps`` times the median step (``Settings.pause_steps``). Sorted; empty when none.
 
     Rows without a timestamp break nothing: their order is all there is to go by.
     """

@@ -12,7 +12,7 @@ import inspect
 import logging
 import math
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -27,7 +27,7 @@ from app.services.errors import ValidationError
 from app.services.lines import get_line
 from app.services.models import activate
 from app.services.scoring import context_length, line_scores
-from app.services.stretches import PAUSE_STEPS, pause_breaks
+from app.services.stretches import pause_breaks
 from app.services.thresholds import active_model
 from db.engine import unit_of_work
 from db.models import GroundTruth, Line, LineView, ModelStatus, ModelVersion, Sample, as_utc
@@ -82,8 +82,8 @@ class _TrainingData:
     known_normal: np.ndarray
     known_anomaly: np.ndarray
     truth: np.ndarray | None
-    reference: np.ndarray | None = None  # rows inside the line's trusted clean window
-    pause_steps: float = PAUSE_STEPS  # Settings.pause_steps: where a time-ordered series pauses
+    reference: np.ndarray | None  # rows inside the line's trusted clean window
+    pause_steps: float  # Settings.pause_steps: where a time-ordered series pauses
 
 
 MIN_REFERENCE_ROWS = 8
@@ -123,6 +123,7 @@ def _read_training_data(
     detector: str | None,
     params: dict[str, Any] | None,
     now: datetime,
+    pause_steps: float,
 ) -> _TrainingData:
     line = get_line(session, line_name)
     start, end = _training_window(session, line, now)
@@ -143,6 +144,7 @@ def _read_training_data(
         known_anomaly=known_anomaly,
         truth=_ground_truth(session, matrix.sample_ids),
         reference=reference,
+        pause_steps=pause_steps,
     )
 
 
@@ -152,8 +154,8 @@ def _with_reference_window(
     """The training rows with the line's trusted clean window among them, and its row mask.
 
     A window older than the rolling training window is loaded as well and put first (it is
-    bounded by its own span), so naming commissioning week keeps working months later; on a
-    windows line the few sliding windows across that seam are trained on like any other.
+    bounded by its own span), so naming commissioning week keeps working months later; the gap
+    between the two is a pause, so no sliding window of a windows line spans it.
     """
     ref_start, ref_end = line.reference_start, line.reference_end
     if ref_start is None or ref_end is None:
@@ -161,14 +163,7 @@ def _with_reference_window(
     ref_start, ref_end = as_utc(ref_start), as_utc(ref_end)
     if start is not None and ref_start < start:
         older = load_samples(session, line, start=ref_start, end=min(ref_end, start))
-        fresh = ~np.isin(older.sample_ids, matrix.sample_ids)
-        matrix = LineMatrix(
-            np.concatenate([older.sample_ids[fresh], matrix.sample_ids]),
-            [t for t, keep in zip(older.timestamps, fresh, strict=True) if keep]
-            + matrix.timestamps,
-            np.concatenate([older.X[fresh], matrix.X]),
-            matrix.feature_columns,
-        )
+        matrix = matrix.after(older.take(~np.isin(older.sample_ids, matrix.sample_ids)))
     inside = np.fromiter(
         (t is not None and ref_start <= t <= ref_end for t in matrix.timestamps),  # aware UTC
         dtype=bool,
@@ -294,7 +289,7 @@ def _evaluation(detector: Any, data: _TrainingData) -> dict[str, Any]:
     everything: np.ndarray | None = None
     if reviewed.any():
         if context_length(detector):  # a time-ordered model scores rows in their series
-            everything = line_scores(detector, data.matrix, pause_steps=data.pause_steps)
+            everything = line_scores(detector, data.matrix, 0, data.pause_steps)
             scores = everything[reviewed]
         else:
             scores = np.asarray(detector.decision_function(data.matrix.X[reviewed]), dtype=float)
@@ -307,7 +302,7 @@ def _evaluation(detector: Any, data: _TrainingData) -> dict[str, Any]:
         from sklearn.metrics import average_precision_score, roc_auc_score
 
         if everything is None:
-            everything = line_scores(detector, data.matrix, pause_steps=data.pause_steps)
+            everything = line_scores(detector, data.matrix, 0, data.pause_steps)
         scores = everything
         metrics["ground_truth_roc_auc"] = float(roc_auc_score(data.truth, scores))
         metrics["ground_truth_ap"] = float(average_precision_score(data.truth, scores))
@@ -340,8 +335,7 @@ def train_line(
     now = now or datetime.now(UTC)
     started = time.perf_counter()
     with unit_of_work(factory) as session:
-        data = _read_training_data(session, line_name, detector, params, now)
-    data = replace(data, pause_steps=settings.pause_steps)
+        data = _read_training_data(session, line_name, detector, params, now, settings.pause_steps)
     if len(data.matrix) == 0:
         raise ValidationError(f"Line {line_name!r} has no samples to train on; ingest data first.")
 

@@ -17,14 +17,15 @@ def _minutes(*offsets: int) -> list[datetime]:
 
 def test_a_stop_is_a_pause_and_a_few_dropped_readings_are_not():
     steady = _minutes(*range(100))
-    assert pause_breaks(steady).tolist() == []
+    assert pause_breaks(steady, 10).tolist() == []
     dropped = _minutes(*range(50), *range(53, 100))  # three readings lost
-    assert pause_breaks(dropped).tolist() == []
+    assert pause_breaks(dropped, 10).tolist() == []
+    assert pause_breaks(dropped, 2).tolist() == [50]  # unless the line says otherwise
     stopped = _minutes(*range(50), *range(50 + 600, 100 + 600), *range(2000, 2010))
-    assert pause_breaks(stopped).tolist() == [50, 100]
+    assert pause_breaks(stopped, 10).tolist() == [50, 100]
     # a line without timestamps has only its row order to go by
-    assert pause_breaks([None] * 10).tolist() == []
-    assert pause_breaks([*stopped[:60], None]).tolist() == []
+    assert pause_breaks([None] * 10, 10).tolist() == []
+    assert pause_breaks([*stopped[:60], None], 10).tolist() == []
 
 
 def test_each_stretch_is_scored_with_the_history_that_belongs_to_it():
