@@ -93,17 +93,34 @@ def torch_threads(n: int | None, default: int = 1) -> Iterator[None]:
 
 
 # ---------------------------------------------------------------------- robust scaling
-def robust_center_scale(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-feature median and IQR / 1.349 (the std when the IQR collapses, 1 when both do).
+SPREADS = ("iqr", "mad")
 
-    Robust so that the anomalies in unlabeled training data do not set the units; the std
-    fallback keeps near-constant or few-valued sensors from blowing up to huge z-values.
+
+def robust_center_scale(X: np.ndarray, spread: str = "iqr") -> tuple[np.ndarray, np.ndarray]:
+    """Per-feature median and a robust spread in standard-deviation units (1 where none is left).
+
+    Robust so that the anomalies in unlabeled training data do not set the units.
+    ``spread="iqr"``: IQR / 1.349, or the std when the IQR collapses, which keeps near-constant
+    or few-valued sensors from blowing up to huge z-values. The IQR breaks down at 25 %: when a
+    fault holds a reading off its usual value in more than a quarter of the rows, a quartile
+    lands among the faulty rows and the unit widens until the fault looks ordinary.
+    ``spread="mad"``: 1.4826 x the median absolute deviation, which holds up to 50 %: the unit
+    is the majority's spread, so a steady reading held off by a third of the data stays far
+    out. Only where the MAD is zero (over half of the values equal) does it fall back to the IQR
+    rule.
     """
+    if spread not in SPREADS:
+        raise ValueError(f"spread must be one of {SPREADS}, got {spread!r}")
     center = np.median(X, axis=0).astype(np.float64)
     q75, q25 = np.percentile(X, [75, 25], axis=0)
     iqr_sd = (q75 - q25) / 1.349
     sd = X.std(axis=0).astype(np.float64)
     scale = np.where(iqr_sd > 0.25 * sd, iqr_sd, sd)
+    if spread == "mad":
+        # column by column: one column's deviations at a time, not a copy of all of X
+        mad = [np.median(np.abs(X[:, j] - center[j])) for j in range(X.shape[1])]
+        mad_sd = 1.4826 * np.asarray(mad, dtype=np.float64)
+        scale = np.where(mad_sd > 1e-8, mad_sd, scale)
     return center, np.where(scale > 1e-8, scale, 1.0)
 
 

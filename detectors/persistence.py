@@ -184,6 +184,8 @@ def _load_stkd(directory: Path) -> STKDDetector:
     params.setdefault("mode_guard_k", 0)
     # Written before the angular kNN term: their kNN term measured robust-scaled rows.
     params.setdefault("knn_space", "euclid")
+    # Written before the MAD unit: their stored scaling was IQR-based.
+    params.setdefault("spread", "iqr")
     params["steps"] = tuple(params["steps"])
     if params.get("hidden") is not None:
         params["hidden"] = tuple(params["hidden"])

@@ -173,6 +173,24 @@ def add_model(
     return model.id
 
 
+def a_steady_reading_held_off_in_a_third_of_the_rows(
+    n: int = 900, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Two load-driven readings, a temperature and a flow that holds its set-point (noise 0.03);
+    in a random 35 % of the rows a fault holds the flow 1.0 lower, every other reading as usual
+    (SKAB's closed valve in miniature). Returns X and the 0/1 labels, for asserts only."""
+    rng = np.random.default_rng(seed)
+    load = rng.uniform(3.0, 10.0, n)
+    X = np.column_stack([load, 2.0 * load, 40 + rng.normal(0, 2.0, n), np.full(n, 10.0)])
+    X[:, :3] += rng.normal(0, 0.15, (n, 3))
+    X[:, 3] += rng.normal(0, 0.03, n)
+    y = np.zeros(n, dtype=int)
+    fault = rng.permutation(n)[: int(0.35 * n)]
+    y[fault] = 1
+    X[fault, 3] -= 1.0
+    return X, y
+
+
 def rows_with_a_fault_state_for_a_third_of_them(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Two load-driven readings and a temperature; the last 35 % of the rows hold one tight
     fault state (the second reading at 60 % of its usual share), as dense as normal running.

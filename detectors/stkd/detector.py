@@ -22,6 +22,7 @@ import torch
 from pyod.models.base import BaseDetector
 
 from detectors.common import (
+    SPREADS,
     apply_robust_scale,
     check_matrix,
     resolve_device,
@@ -192,6 +193,12 @@ class STKDDetector(BaseDetector):
     gauss_weight : weight of the Mahalanobis distance to the purified pool (rows view; default
         0, off: beside the five-neighbour kNN term it lowered MVTec and SKAB; it was 1 until
         2026-12-07).
+    spread : the per-feature unit of the robust scaling every part measures in. "mad"
+        (default): 1.4826 x the median absolute deviation, which holds while faults fill up to
+        half the rows, so a reading that stays put in normal operation and is held off by a
+        third of the data still reads far out; "iqr": IQR / 1.349 (the default until
+        2026-12-07), which widens once a one-sided fault fills a quarter of the rows
+        (README.md, "The MAD as the unit").
     knn_space : where that distance is measured. "angle" (default): each row as its share of the
         fitted range from the per-feature minimum, divided by its length plus three median row
         lengths, so the term weighs the mix of readings more, and a high level less, than the
@@ -228,6 +235,7 @@ class STKDDetector(BaseDetector):
         knn_refs: int = 256,
         knn_space: str = "angle",
         gauss_weight: float = 0.0,
+        spread: str = "mad",
         judge_weight: float = 1.0,
         kd_target: str = "random",
         mode_guard_k: int = 32,
@@ -266,6 +274,7 @@ class STKDDetector(BaseDetector):
         self.knn_refs = knn_refs
         self.knn_space = knn_space
         self.gauss_weight = gauss_weight
+        self.spread = spread
         self.judge_weight = judge_weight
         self.kd_target = kd_target
         self.mode_guard_k = mode_guard_k
@@ -300,6 +309,8 @@ class STKDDetector(BaseDetector):
             raise ValueError(f"kd_target must be one of {KD_TARGETS}, got {self.kd_target!r}")
         if self.knn_space not in KNN_SPACES:
             raise ValueError(f"knn_space must be one of {KNN_SPACES}, got {self.knn_space!r}")
+        if self.spread not in SPREADS:
+            raise ValueError(f"spread must be one of {SPREADS}, got {self.spread!r}")
         if self.cut not in ("fence", "z"):
             raise ValueError(f"cut must be 'fence' or 'z', got {self.cut!r}")
         if self.row_agg not in ROW_AGGS:
@@ -388,7 +399,7 @@ class STKDDetector(BaseDetector):
         # robust per-feature scaling from the rows we may train on (a named clean window: from
         # it, so a fault filling much of the data does not widen the scale that measures it)
         trusted = ~known_anomaly if reference is None else reference & ~known_anomaly
-        self.center_, self.scale_ = robust_center_scale(X[trusted])
+        self.center_, self.scale_ = robust_center_scale(X[trusted], str(self.spread))
         self.feature_median_ = self.center_.copy()
         self.feature_scale_ = self.scale_.copy()
         Xs = self._scale(X)

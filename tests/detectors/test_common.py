@@ -137,6 +137,22 @@ def test_robust_center_scale_ignores_outliers_and_never_returns_zero_scale() -> 
     assert center.dtype == np.float64 and scale.dtype == np.float64
 
 
+def test_the_mad_spread_keeps_the_majoritys_unit_when_a_fault_fills_a_third_of_the_rows() -> None:
+    rng = np.random.default_rng(0)
+    flow = rng.normal(10.0, 0.1, 3000)  # a reading that holds its set-point
+    flow[:1000] = rng.normal(7.0, 0.1, 1000)  # a third of the rows: a fault holds it lower
+    zeros = np.where(rng.random(3000) < 0.6, 0.0, rng.exponential(2.0, 3000))  # MAD is 0
+    X = np.column_stack([flow, rng.normal(0.0, 1.0, 3000), zeros])
+    _, iqr = robust_center_scale(X, "iqr")
+    center, mad = robust_center_scale(X, "mad")
+    assert iqr[0] > 1.5  # the lower quartile sits among the faulty rows: 15x the real spread
+    assert mad[0] < 0.25 and (center[0] - 7.0) / mad[0] > 10  # the fault stays far out
+    assert mad[1] == pytest.approx(1.0, rel=0.1) and iqr[1] == pytest.approx(1.0, rel=0.1)
+    assert mad[2] == iqr[2] > 0  # over half the values equal: the IQR rule, as before
+    with pytest.raises(ValueError, match="spread must be one of"):
+        robust_center_scale(X, "std")
+
+
 def test_apply_robust_scale_standardizes_clips_and_keeps_the_float_dtype() -> None:
     X = np.array([[1.0, 10.0], [3.0, 1e9], [5.0, -1e9]])
     out = apply_robust_scale(X, [3.0, 10.0], [2.0, 1.0])

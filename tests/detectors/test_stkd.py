@@ -12,6 +12,7 @@ from sklearn.metrics import roc_auc_score
 from detectors import STKDDetector, explain, load_detector, save_detector
 from tests.seeding import (
     a_line_that_resumes_after_a_pause,
+    a_steady_reading_held_off_in_a_third_of_the_rows,
     plant_with_a_minor_mode,
     rows_with_a_fault_state_for_a_third_of_them,
     sensor_series,
@@ -269,14 +270,20 @@ def test_save_load_round_trip_gives_identical_scores(fitted, data, tmp_path: Pat
     assert loaded.threshold_ == fitted.threshold_
 
 
-def test_a_model_saved_before_kd_target_mode_guard_and_angular_knn_loads_as_it_was(
+def test_a_model_saved_before_kd_target_mode_guard_angular_knn_and_mad_loads_as_it_was(
     data, tmp_path: Path
 ):
     from detectors.persistence import _sha256
 
     X, _ = data
     old = STKDDetector(
-        **{**FAST, "kd_target": "teacher", "mode_guard_k": 0, "knn_space": "euclid"}
+        **{
+            **FAST,
+            "kd_target": "teacher",
+            "mode_guard_k": 0,
+            "knn_space": "euclid",
+            "spread": "iqr",
+        }
     ).fit(X)
     save_detector(old, tmp_path / "m")
     state_file = tmp_path / "m" / "stkd.json"
@@ -287,6 +294,7 @@ def test_a_model_saved_before_kd_target_mode_guard_and_angular_knn_loads_as_it_w
     del state["stkd"]["params"]["review_memory"]  # as written before reviews capped scores
     del state["stkd"]["fitted"]["review_stats_"]
     del state["stkd"]["params"]["knn_space"]  # as written before the angular kNN term
+    del state["stkd"]["params"]["spread"]  # as written before the MAD unit (2026-12-07)
     state_file.write_text(json.dumps(state))
     manifest_file = tmp_path / "m" / "manifest.json"
     manifest = json.loads(manifest_file.read_text())
@@ -296,6 +304,7 @@ def test_a_model_saved_before_kd_target_mode_guard_and_angular_knn_loads_as_it_w
     assert loaded.kd_target == "teacher"
     assert loaded.mode_guard_k == 0
     assert loaded.knn_space == "euclid" and loaded.knn_frame_ is None
+    assert loaded.spread == "iqr"
     np.testing.assert_array_equal(loaded.decision_function(X), old.decision_function(X))
 
 
@@ -394,6 +403,21 @@ def test_a_named_clean_window_finds_a_fault_that_fills_a_third_of_the_rows():
     windows = {**FAST, "view": "windows", "window": 24, "stride": 4}
     with pytest.raises(ValueError, match="covers 0 whole windows of 24 rows"):
         STKDDetector(**windows).fit(X, reference_mask=np.arange(len(X)) < 20)
+
+
+def test_a_steady_reading_held_off_by_a_fault_in_a_third_of_the_rows_stands_out():
+    """The scaling's unit is the majority's spread (MAD): a fault holding a steady reading off
+    in 35 % of the rows stays 30 units out. With the IQR, a quartile sits among the faulty rows,
+    the unit widens to the fault's own offset and the fault reads as ordinary."""
+    X, y = a_steady_reading_held_off_in_a_third_of_the_rows()
+    mad = STKDDetector(**FAST).fit(X)
+    iqr = STKDDetector(**FAST, spread="iqr").fit(X)
+    assert mad.scale_[3] < 0.1 < 0.5 < iqr.scale_[3]
+    assert roc_auc_score(y, mad.decision_scores_) > 0.97
+    assert roc_auc_score(y, iqr.decision_scores_) < 0.9
+    assert mad.predict(X)[y == 0].mean() < 0.02  # the alarms it raises are the fault's
+    with pytest.raises(ValueError, match="spread must be one of"):
+        STKDDetector(**FAST, spread="std").fit(X)
 
 
 def test_bad_input_is_rejected_with_a_clear_message(fitted):
