@@ -35,7 +35,7 @@ ABLATIONS: dict[str, dict[str, Any]] = {
     "stkd-one-round": {"rounds": 1},
     "stkd-no-teacher": {"lambda_kd": 0.0, "eta": 0.0, "judge_weight": 0.0},
     "stkd-no-judge": {"judge_weight": 0.0},
-    "stkd-kd-seed-teacher": {"kd_target": "teacher"},
+    "stkd-kd-random": {"kd_target": "random"},
     "stkd-no-pool-terms": {"knn_weight": 0.0, "gauss_weight": 0.0},
 }
 DOCS = REPO_ROOT / "docs" / "benchmarks.md"

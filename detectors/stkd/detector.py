@@ -5,9 +5,9 @@ a frozen teacher that never saw the contaminated pool; rounds of shard students 
 current pool, each round dropping the samples the students and the teacher together find most
 anomalous, except those as crowded as the kept pool (an operating mode, not a fault); final
 students trained on the purified pool. Score = robust z of the reconstruction
-error + eta * robust z of the discrepancy between each student's latent and a frozen random
-encoder's (``kd_target``) + the purified-pool distance terms, all standardized on the purified
-pool.
+error + eta * robust z of the discrepancy between each student's latent and the teacher's
+(``kd_target``; a frozen random encoder's as an option) + the purified-pool distance terms, all
+standardized on the purified pool.
 """
 
 from __future__ import annotations
@@ -170,11 +170,11 @@ class STKDDetector(BaseDetector):
         them as pool samples sit to each other, so a dismissed false alarm is not raised again by
         the retrained model; a confirmed anomaly nearer a sample lifts the cap. The windows view
         compares windows with those covering the reviewed rows, by per-channel mean and spread.
-    kd_target : what the students distil. "random" (default): a frozen, untrained encoder of the
-        same shape, so the KD discrepancy is a random-network-distillation novelty signal that
-        the students can only learn where the purified pool has data; the seed or reference
-        teacher then only judges purification. "teacher": the judging teacher's own encoder
-        (the previous default; it taught the students little that the pool did not).
+    kd_target : what the students distil. "teacher" (default): the judging teacher's own
+        encoder, so the students are pulled toward what a model that never saw the noisy pool
+        learned. "random": a frozen, untrained encoder of the same shape (random network
+        distillation; the default from 2026-12-06 until the MAD unit made the seed teacher's
+        latent the better target on the benchmark, 2026-12-07).
     z_cut, cut : a sample is always excluded when its mean robust z is above ``z_cut`` and,
         with ``cut="fence"`` (default), above Tukey's far-out fence of the pool's z; ``rho_max``
         the largest quantile exclusion (default clip(1.5 * contamination, 0.02, 0.4));
@@ -237,7 +237,7 @@ class STKDDetector(BaseDetector):
         gauss_weight: float = 0.0,
         spread: str = "mad",
         judge_weight: float = 1.0,
-        kd_target: str = "random",
+        kd_target: str = "teacher",
         mode_guard_k: int = 32,
         mode_guard_refs: int = 512,
         mode_guard_q: float = 0.9,

@@ -294,7 +294,7 @@ def test_a_windows_line_keeps_the_rows_either_side_of_a_stop_apart(
     np.testing.assert_allclose(stored[700:], detector.decision_function(X[700:]), rtol=1e-6)
     after_the_stop = np.zeros(len(X), dtype=bool)
     after_the_stop[700 : 700 + 23] = True
-    assert stored[after_the_stop].max() < np.quantile(stored[~after_the_stop], 0.99)
+    assert stored[after_the_stop].max() < stored[~after_the_stop].max()
     # the same model reading across the stop would raise the line's highest scores there
     joined = detector.decision_function(X)
     assert joined[after_the_stop].max() > joined[~after_the_stop].max()
