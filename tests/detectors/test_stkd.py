@@ -894,22 +894,19 @@ def test_mode_guard_takes_the_bound_from_a_sample_of_a_large_kept_pool():
     assert not out[100] and out[9_990]  # crowded one spared; the sparse one stays out
 
 
-def test_the_first_contamination_estimate_ignores_the_judge(data, monkeypatch):
-    """The judge's z measures distance from the seed pool, not how many rows are faults."""
-    import detectors.stkd.detector as mod
+def test_auto_contamination_sets_the_threshold_and_purifies_as_the_default_prior():
+    """The estimate is too rough to steer the exclusions (README.md, "What 'auto' steers")."""
+    from detectors.stkd.detector import AUTO_PURIFICATION_PRIOR
 
-    seen: list[np.ndarray] = []
-    real = mod.estimate_contamination
-
-    def spy(scores, *args, **kwargs):
-        seen.append(np.asarray(scores).copy())
-        return real(scores, *args, **kwargs)
-
-    def loud_judge(err, pool, weight):
-        return np.full(len(err), 1e6)
-
-    monkeypatch.setattr(mod, "estimate_contamination", spy)
-    monkeypatch.setattr(mod, "teacher_verdict", loud_judge)
-    X, _ = data
-    STKDDetector(**{**FAST, "contamination": "auto"}).fit(X)
-    assert seen and np.abs(seen[0]).max() < 1e5
+    X, _ = contaminated(n=1500, share=0.03, seed=5)
+    auto = STKDDetector(**{**FAST, "contamination": "auto"}).fit(X)
+    given = STKDDetector(**{**FAST, "contamination": AUTO_PURIFICATION_PRIOR}).fit(X)
+    assert [r.get("rho") for r in auto.purification_trace_] == [
+        r.get("rho") for r in given.purification_trace_
+    ]
+    np.testing.assert_array_equal(auto.training_mask_, given.training_mask_)
+    np.testing.assert_array_equal(auto.decision_scores_, given.decision_scores_)
+    # ... and only the flagged share follows the data
+    assert auto.contamination_estimate_ != AUTO_PURIFICATION_PRIOR
+    assert auto.labels_.mean() == pytest.approx(auto.contamination_estimate_, abs=0.01)
+    assert given.labels_.mean() == pytest.approx(AUTO_PURIFICATION_PRIOR, abs=0.01)
