@@ -94,10 +94,10 @@ ROW_AGGS = ("mean", "max", "last")
 SCORE_BATCH = 16384  # rows per fused scoring pass (scale, networks, pool distances)
 ROWS_BATCH = 256  # rows per gradient step (rows view)
 WINDOWS_BATCH = 128  # windows per gradient step (windows view): each is ``window`` rows
-# Under contamination="auto" the rounds exclude as for this prior, the default's, while the
-# estimate sets only the threshold. Steering the exclusions by the estimate cost 0.0125 mean
-# ROC-AUC over the 19 benchmark sets (README.md, "What 'auto' steers").
-AUTO_PURIFICATION_PRIOR = 0.1
+# The default expected anomaly share. Under contamination="auto" the rounds also exclude as
+# for it, while the estimate sets only the threshold: steering the exclusions by the estimate
+# cost 0.0125 mean ROC-AUC over the 19 benchmark sets (README.md, "What `auto` steers").
+DEFAULT_CONTAMINATION = 0.1
 
 
 def _as_mask(mask: Any, n: int, name: str) -> np.ndarray:
@@ -155,8 +155,8 @@ class STKDDetector(BaseDetector):
     contamination : float in (0, 0.5] or "auto"
         Expected anomaly share; sets ``threshold_`` and the purification strength. "auto"
         estimates the share ``threshold_`` flags from the final scores
-        (``contamination_estimate_``) and purifies as for the default prior
-        (``AUTO_PURIFICATION_PRIOR``): the estimate is too rough to steer the exclusions.
+        (``contamination_estimate_``) and purifies as for the default
+        (``DEFAULT_CONTAMINATION``): the estimate is too rough to steer the exclusions.
     rounds : purification rounds (0 disables purification: one model on everything).
     shards : students per round, each on a disjoint shard; a sample is kept only if no shard
         model flags it (consensus). The final score averages ``shards`` students.
@@ -221,7 +221,7 @@ class STKDDetector(BaseDetector):
 
     def __init__(
         self,
-        contamination: float | str = 0.1,
+        contamination: float | str = DEFAULT_CONTAMINATION,
         rounds: int = 3,
         shards: int = 3,
         teacher: str = "seed",
@@ -592,7 +592,7 @@ class STKDDetector(BaseDetector):
         trace: list[dict[str, Any]] = []
         prev_flag: np.ndarray | None = None
         c_prior = (
-            AUTO_PURIFICATION_PRIOR
+            DEFAULT_CONTAMINATION
             if isinstance(self.contamination, str)
             else float(self.contamination)
         )

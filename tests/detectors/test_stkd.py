@@ -896,17 +896,17 @@ def test_mode_guard_takes_the_bound_from_a_sample_of_a_large_kept_pool():
 
 def test_auto_contamination_sets_the_threshold_and_purifies_as_the_default_prior():
     """The estimate is too rough to steer the exclusions (README.md, "What 'auto' steers")."""
-    from detectors.stkd.detector import AUTO_PURIFICATION_PRIOR
+    from detectors.stkd.detector import DEFAULT_CONTAMINATION
 
     X, _ = contaminated(n=1500, share=0.03, seed=5)
     auto = STKDDetector(**{**FAST, "contamination": "auto"}).fit(X)
-    given = STKDDetector(**{**FAST, "contamination": AUTO_PURIFICATION_PRIOR}).fit(X)
+    given = STKDDetector(**{**FAST, "contamination": DEFAULT_CONTAMINATION}).fit(X)
     assert [r.get("rho") for r in auto.purification_trace_] == [
         r.get("rho") for r in given.purification_trace_
     ]
     np.testing.assert_array_equal(auto.training_mask_, given.training_mask_)
     np.testing.assert_array_equal(auto.decision_scores_, given.decision_scores_)
     # ... and only the flagged share follows the data
-    assert auto.contamination_estimate_ != AUTO_PURIFICATION_PRIOR
+    assert auto.contamination_estimate_ != DEFAULT_CONTAMINATION
     assert auto.labels_.mean() == pytest.approx(auto.contamination_estimate_, abs=0.01)
-    assert given.labels_.mean() == pytest.approx(AUTO_PURIFICATION_PRIOR, abs=0.01)
+    assert given.labels_.mean() == pytest.approx(DEFAULT_CONTAMINATION, abs=0.01)
