@@ -67,6 +67,7 @@ from detectors.stkd.training import (
     ensemble_terms,
     score_samples,
     steps_for,
+    train_ensemble_steps,
     train_steps,
 )
 from detectors.stkd.windows import (
@@ -604,13 +605,14 @@ class STKDDetector(BaseDetector):
             k = int(min(int(self.shards), max(1, len(pool) // 64)))
             parts = np.array_split(rng.permutation(pool), k)
             shard_z = np.empty((k, n_samples))
-            for j, part in enumerate(parts):
-                student = self._train_student(
-                    view, np.sort(part), int(self.steps[0]), kd_teacher, seed + 101 * (r + 1) + j,
-                    device,
-                )  # fmt: skip
+            parts = [np.sort(part) for part in parts]
+            students = self._train_students(
+                view, parts, int(self.steps[0]), kd_teacher,
+                [seed + 101 * (r + 1) + j for j in range(k)], device,
+            )  # fmt: skip
+            for j, (student, part) in enumerate(zip(students, parts, strict=True)):
                 rec, kd = score_samples(student, kd_teacher, view.batch, n_samples, device)
-                shard_z[j] = self._combine(rec, kd, np.sort(part))[0]
+                shard_z[j] = self._combine(rec, kd, part)[0]
             shard_z += judge
             rho_max = default_rho_max(c_prior) if self.rho_max is None else float(self.rho_max)
             rho = exclusion_ratio(r, rounds, rho_max)
@@ -663,10 +665,11 @@ class STKDDetector(BaseDetector):
         self.score_stats_: list[list[float]] = []
         scores = np.zeros(len(view))
         n_final = int(self.shards)
-        for j in range(n_final):
-            student = self._train_student(
-                view, pool, int(self.steps[1]), kd_teacher, seed + 50_021 + j, device
-            )
+        students = self._train_students(
+            view, [pool] * n_final, int(self.steps[1]), kd_teacher,
+            [seed + 50_021 + j for j in range(n_final)], device,
+        )  # fmt: skip
+        for student in students:
             rec, kd = score_samples(student, kd_teacher, view.batch, len(view), device)
             z, stats = self._combine(rec, kd, pool)
             self.students_.append(student)
@@ -822,23 +825,44 @@ class STKDDetector(BaseDetector):
         """At most ``knn_refs`` of the rows ``idx``, in row order, as a float32 tensor."""
         return torch.from_numpy(Xs[self._sample_indices(idx, rng)].copy())
 
-    def _train_student(
+    def _train_students(
         self,
         view: RowView | WindowView,
-        pool: np.ndarray,
+        pools: list[np.ndarray],
         budget: int,
         teacher: TeacherEncoder | None,
-        seed: int,
+        seeds: list[int],
         device: torch.device,
-    ) -> STKDStudent:
-        torch.manual_seed(int(seed))
-        student = self._make_student().to(device)
-        steps = steps_for(len(pool), budget, self._batch_size(), self.max_epochs)
-        train_steps(
-            student, view.batch, pool, steps, self._batch_size(), float(self.lr),
-            float(self.weight_decay), seed, device, teacher, float(self.lambda_kd),
-        )  # fmt: skip
-        return student
+    ) -> list[STKDStudent]:
+        """One student per pool, each initialized from its own seed and trained on its pool.
+
+        In the rows view, students whose pools get the same step count and batch train side by
+        side (``train_ensemble_steps``: the same training in fewer, larger calls). A lone
+        student, pools of unequal budgets (small data under ``max_epochs``) and the windows
+        view's conv students, whose steps are arithmetic-bound and ran slower stacked, train one
+        by one.
+        """
+        students = []
+        for s in seeds:
+            torch.manual_seed(int(s))
+            students.append(self._make_student().to(device))
+        bs, lr, wd, lam = (
+            self._batch_size(),
+            float(self.lr),
+            float(self.weight_decay),
+            float(self.lambda_kd),
+        )
+        steps = [steps_for(len(p), budget, bs, self.max_epochs) for p in pools]
+        batches = {min(bs, max(1, len(p))) for p in pools}
+        side_by_side = self.view == "rows" and len(students) > 1
+        if side_by_side and len(set(steps)) == 1 and len(batches) == 1:
+            train_ensemble_steps(
+                students, view.batch, pools, steps[0], bs, lr, wd, seeds, device, teacher, lam
+            )
+            return students
+        for student, pool, n_steps, s in zip(students, pools, steps, seeds, strict=True):
+            train_steps(student, view.batch, pool, n_steps, bs, lr, wd, s, device, teacher, lam)
+        return students
 
     def _combine(
         self, rec: np.ndarray, kd: np.ndarray, pool: np.ndarray

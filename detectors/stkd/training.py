@@ -7,12 +7,14 @@ are capped at ``max_epochs`` passes so a few hundred rows are not memorized.
 
 from __future__ import annotations
 
+import copy
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
 from torch import nn
+from torch.func import functional_call, stack_module_state, vmap
 
 from detectors.stkd.loss import STKDLoss, kd_discrepancy, reconstruction_error
 
@@ -66,6 +68,88 @@ def train_steps(
         last = float(loss.detach())
     model.eval()
     return last
+
+
+def train_ensemble_steps(
+    models: Sequence[nn.Module],
+    batch_fn: Callable[[torch.Tensor], torch.Tensor],
+    pools: Sequence[np.ndarray],
+    steps: int,
+    batch_size: int,
+    lr: float,
+    weight_decay: float,
+    seeds: Sequence[int],
+    device: torch.device,
+    teacher: nn.Module | None = None,
+    lambda_kd: float = 0.0,
+    max_norm: float = 5.0,
+) -> list[float]:
+    """``train_steps`` for several models of one architecture at once, each on its own pool.
+
+    The same training as calling ``train_steps`` on each model in turn: model j draws its
+    batches from ``pools[j]`` with its own generator (``seeds[j]``), has its own Adam state,
+    cosine schedule and gradient clipping. One stacked forward and backward per step serves all
+    of them, which is why: a student is small enough that a step's cost is mostly per-call
+    overhead, so three students cost about twice one (README.md, "Shard students train side by
+    side"). The trained weights are written back into ``models``; returns each model's last loss.
+    """
+    k = len(models)
+    if not (k == len(pools) == len(seeds)) or k == 0:
+        raise ValueError("train_ensemble_steps needs one pool and one seed per model")
+    sizes = {int(min(batch_size, max(1, len(p)))) for p in pools}
+    if len(sizes) != 1:
+        raise ValueError("every pool must give the same batch size (train smaller pools alone)")
+    b = sizes.pop()
+    params, buffers = stack_module_state(list(models))
+    template = copy.deepcopy(models[0]).to("meta")
+    loss_fn = STKDLoss(lambda_kd if teacher is not None else 0.0)
+    use_kd = teacher is not None and lambda_kd > 0
+
+    def one_loss(p, buf, x, t_latent):
+        recon, latent = functional_call(template, (p, buf), (x,))
+        return loss_fn(x, recon, latent, t_latent)
+
+    batched_loss = vmap(one_loss, in_dims=(0, 0, 0, 0 if use_kd else None))
+    leaves = list(params.values())
+    opt = torch.optim.Adam(leaves, lr=lr, weight_decay=weight_decay, fused=True)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, steps))
+    gens = [torch.Generator().manual_seed(int(s)) for s in seeds]
+    pools_t = [torch.as_tensor(p, dtype=torch.int64) for p in pools]
+    losses = torch.full((k,), float("nan"))
+    for _ in range(int(steps)):
+        picks = [
+            p[torch.randint(len(p), (b,), generator=g)] for p, g in zip(pools_t, gens, strict=True)
+        ]
+        flat = batch_fn(torch.cat(picks)).to(device, non_blocking=True)
+        x = flat.view(k, b, *flat.shape[1:])
+        t_latent = None
+        if use_kd:
+            with torch.no_grad():
+                t_latent = teacher(flat).view(k, b, -1)
+        losses = batched_loss(params, buffers, x, t_latent)
+        opt.zero_grad(set_to_none=True)
+        losses.sum().backward()
+        _clip_each(leaves, max_norm)
+        opt.step()
+        sched.step()
+    with torch.no_grad():
+        for j, model in enumerate(models):
+            for name, tensor in model.named_parameters():
+                tensor.copy_(params[name][j])
+            model.eval()
+    return [float(v) for v in losses.detach()]
+
+
+@torch.no_grad()
+def _clip_each(stacked: list[torch.Tensor], max_norm: float) -> None:
+    """``clip_grad_norm_`` applied to each model's slice of the stacked parameters."""
+    grads = [p.grad for p in stacked if p.grad is not None]
+    if not grads:
+        return
+    norms = torch.stack([g.pow(2).flatten(1).sum(dim=1) for g in grads]).sum(dim=0).sqrt()
+    coef = (max_norm / (norms + 1e-6)).clamp(max=1.0)
+    for g in grads:
+        g.mul_(coef.view(-1, *([1] * (g.dim() - 1))))
 
 
 @torch.no_grad()

@@ -105,18 +105,87 @@ def test_confirmed_anomalies_are_never_trained_on(data, monkeypatch):
 
     pools: list[np.ndarray] = []
     real_train = det_mod.train_steps
+    real_side_by_side = det_mod.train_ensemble_steps
 
     def spy(model, batch_fn, pool, *args, **kwargs):
         pools.append(np.asarray(pool))
         return real_train(model, batch_fn, pool, *args, **kwargs)
 
+    def spy_side_by_side(models, batch_fn, model_pools, *args, **kwargs):
+        pools.extend(np.asarray(pool) for pool in model_pools)
+        return real_side_by_side(models, batch_fn, model_pools, *args, **kwargs)
+
     monkeypatch.setattr(det_mod, "train_steps", spy)
+    monkeypatch.setattr(det_mod, "train_ensemble_steps", spy_side_by_side)
     monkeypatch.setattr(teacher_mod, "train_steps", spy)
     det = STKDDetector(**FAST).fit(X, known_anomaly=confirmed)
-    assert len(pools) >= 1 + FAST["rounds"]  # teacher + every round's students + final
+    # the teacher, every round's shard students and the final students
+    assert len(pools) >= 1 + FAST["shards"] * (FAST["rounds"] + 1)
     for pool in pools:
         assert not confirmed[pool].any()
     assert not det.training_mask_[confirmed].any()
+
+
+def _students_and_teacher(seeds: list[int], d: int = 8):
+    import torch
+
+    from detectors.stkd.torch_model import MLPAutoEncoder, STKDStudent, TeacherEncoder
+
+    torch.manual_seed(99)
+    teacher = TeacherEncoder(MLPAutoEncoder(d, (16, 8), 3).encoder, 3)
+    students = []
+    for seed in seeds:
+        torch.manual_seed(seed)
+        students.append(STKDStudent(MLPAutoEncoder(d, (16, 8), 3), 3))
+    return students, teacher
+
+
+def test_students_trained_side_by_side_match_students_trained_one_by_one():
+    """The stacked trainer is a speed-up only: each student gets its own pool, batches, Adam
+    state, schedule and clipping, so its weights end where training it alone leaves them."""
+    import torch
+
+    from detectors.stkd.training import train_ensemble_steps, train_steps
+    from detectors.stkd.windows import RowView
+
+    X, _ = contaminated(n=600)
+    # readings in the tens give gradients far beyond the clipping norm, so clipping acts
+    view = RowView(torch.from_numpy(10 * X.astype(np.float32)))
+    pools = [np.arange(0, 200), np.arange(200, 400), np.arange(400, 600)]
+    seeds = [5, 6, 7]
+    alone, teacher = _students_and_teacher(seeds)
+    start = [[p.detach().clone() for p in s.parameters()] for s in alone]
+    for student, pool, seed in zip(alone, pools, seeds, strict=True):
+        train_steps(student, view.batch, pool, 60, 32, 1e-2, 1e-5, seed, torch.device("cpu"),
+                    teacher, 0.5)  # fmt: skip
+    stacked, _ = _students_and_teacher(seeds)
+    losses = train_ensemble_steps(
+        stacked, view.batch, pools, 60, 32, 1e-2, 1e-5, seeds, torch.device("cpu"), teacher, 0.5
+    )
+    assert len(losses) == 3 and all(np.isfinite(losses))
+    for j in range(3):
+        for p_alone, p_stacked in zip(alone[j].parameters(), stacked[j].parameters(), strict=True):
+            assert torch.allclose(p_stacked, p_alone, atol=1e-4), j
+    moved = [
+        float((a.detach() - b).abs().max())
+        for a, b in zip(alone[0].parameters(), start[0], strict=True)
+    ]
+    assert max(moved) > 1e-2  # the comparison is between trained students, not two inits
+
+
+def test_side_by_side_training_refuses_pools_of_different_batch_sizes():
+    import torch
+
+    from detectors.stkd.training import train_ensemble_steps
+    from detectors.stkd.windows import RowView
+
+    view = RowView(torch.zeros((100, 8)))
+    students, _ = _students_and_teacher([1, 2])
+    with pytest.raises(ValueError, match="same batch size"):
+        train_ensemble_steps(
+            students, view.batch, [np.arange(10), np.arange(10, 100)], 5, 32, 1e-3, 0.0,
+            [1, 2], torch.device("cpu"),
+        )  # fmt: skip
 
 
 def test_fit_never_receives_labels(data, monkeypatch):
