@@ -26,6 +26,29 @@ from detectors.stkd.training import encode_samples, train_steps
 TEACHER_KINDS = ("seed", "reference", "random")
 
 
+def tail_counts(col: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For each value, how many values are <= it and how many are >= it (ties count).
+
+    One argsort and a pass over the runs of equal values, rather than a sort and two binary
+    searches of every value: 3x faster at a million rows, where the searches' scattered reads
+    made the seed ranking a third of STKD's fit (README.md, "The seed ranking's tail counts").
+    """
+    n = len(col)
+    order = np.argsort(col)
+    ordered = col[order]
+    run_starts_here = np.empty(n, dtype=bool)
+    run_starts_here[:1] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=run_starts_here[1:])
+    run = np.cumsum(run_starts_here) - 1
+    starts = np.flatnonzero(run_starts_here)
+    ends = np.append(starts[1:], n)
+    at_most = np.empty(n, dtype=np.int64)
+    at_least = np.empty(n, dtype=np.int64)
+    at_most[order] = ends[run]
+    at_least[order] = n - starts[run]
+    return at_most, at_least
+
+
 def ecod_scores(X: np.ndarray, chunk: int = 8) -> np.ndarray:
     """ECOD-style outlier score (Li et al. 2022): summed -log empirical tail probabilities.
 
@@ -41,9 +64,9 @@ def ecod_scores(X: np.ndarray, chunk: int = 8) -> np.ndarray:
         cols = np.asarray(X[:, j0 : j0 + chunk], dtype=np.float64)
         for j in range(cols.shape[1]):
             col = cols[:, j]
-            srt = np.sort(col)
-            f_left = np.searchsorted(srt, col, side="right") / n
-            f_right = (n - np.searchsorted(srt, col, side="left")) / n
+            at_most, at_least = tail_counts(col)
+            f_left = at_most / n
+            f_right = at_least / n
             nl = -np.log(np.maximum(f_left, 1.0 / n))
             nr = -np.log(np.maximum(f_right, 1.0 / n))
             left += nl

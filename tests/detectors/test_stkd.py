@@ -188,6 +188,23 @@ def test_side_by_side_training_refuses_pools_of_different_batch_sizes():
         )  # fmt: skip
 
 
+@pytest.mark.parametrize(
+    "col",
+    [
+        np.array([3.0, -1.0, 3.0, 0.0, -0.0, 2.5, 3.0, -1.0]),  # ties, and -0.0 equal to 0.0
+        np.full(5, 7.0),  # one value
+        np.array([42.0]),
+        np.round(np.random.default_rng(3).normal(size=400) * 2) / 2,  # many ties
+    ],
+)
+def test_tail_counts_count_the_values_at_most_and_at_least_each_value(col):
+    from detectors.stkd.teacher import tail_counts
+
+    at_most, at_least = tail_counts(col)
+    np.testing.assert_array_equal(at_most, (col[None, :] <= col[:, None]).sum(axis=1))
+    np.testing.assert_array_equal(at_least, (col[None, :] >= col[:, None]).sum(axis=1))
+
+
 def test_fit_never_receives_labels(data, monkeypatch):
     X, y = data
     seen: list[object] = []
