@@ -63,6 +63,7 @@ from detectors.stkd.torch_model import (
     default_widths,
 )
 from detectors.stkd.training import (
+    encode_samples,
     ensemble_outputs,
     ensemble_terms,
     score_samples,
@@ -140,6 +141,30 @@ class _Samples:
     @property
     def candidates(self) -> np.ndarray:
         return ~self.forbidden
+
+
+class _KDTarget:
+    """The students' KD target during a fit: the frozen encoder (None without KD) and, made on
+    first use, its latent of every sample, so the dozen students scored in a fit do not each run
+    it again over all the data."""
+
+    def __init__(
+        self, encoder: TeacherEncoder | None, view: RowView | WindowView, device: torch.device
+    ) -> None:
+        self.encoder = encoder
+        self._view = view
+        self._device = device
+        self._latents: torch.Tensor | None = None
+
+    def score(self, student: STKDStudent) -> tuple[np.ndarray, np.ndarray]:
+        """``score_samples`` of every sample of the view against this target."""
+        view, device = self._view, self._device
+        if self.encoder is not None and self._latents is None:
+            every = np.arange(len(view))
+            self._latents = encode_samples(self.encoder, view.batch, every, device, SCORE_BATCH)
+        return score_samples(
+            student, self.encoder, view.batch, len(view), device, SCORE_BATCH, self._latents
+        )
 
 
 def _quantiles(values: np.ndarray) -> dict[str, float]:
@@ -422,12 +447,13 @@ class STKDDetector(BaseDetector):
 
         with torch_threads(self.n_threads):
             teacher, kd_teacher, judge = self._build_teachers(samples, seed, device)
+            target = _KDTarget(kd_teacher, samples.view, device)
             rng = np.random.default_rng(seed)
-            excluded, trace = self._purify(Xs, samples, kd_teacher, judge, rng, seed, device)
+            excluded, trace = self._purify(Xs, samples, target, judge, rng, seed, device)
 
             t0 = time.perf_counter()
             pool = np.flatnonzero(~excluded)
-            scores = self._train_final_students(samples.view, pool, kd_teacher, seed, device)
+            scores = self._train_final_students(samples.view, pool, target, seed, device)
             self.teacher_ = teacher
             self.training_mask_ = ~excluded  # per sample of the view (rows or windows)
             self._fit_pool_terms(Xs, pool, samples.candidates, rng)
@@ -570,7 +596,7 @@ class STKDDetector(BaseDetector):
         self,
         Xs: np.ndarray,
         samples: _Samples,
-        kd_teacher: TeacherEncoder | None,
+        target: _KDTarget,
         judge: np.ndarray,
         rng: np.random.Generator,
         seed: int,
@@ -607,11 +633,11 @@ class STKDDetector(BaseDetector):
             shard_z = np.empty((k, n_samples))
             parts = [np.sort(part) for part in parts]
             students = self._train_students(
-                view, parts, int(self.steps[0]), kd_teacher,
+                view, parts, int(self.steps[0]), target.encoder,
                 [seed + 101 * (r + 1) + j for j in range(k)], device,
             )  # fmt: skip
             for j, (student, part) in enumerate(zip(students, parts, strict=True)):
-                rec, kd = score_samples(student, kd_teacher, view.batch, n_samples, device)
+                rec, kd = target.score(student)
                 shard_z[j] = self._combine(rec, kd, part)[0]
             shard_z += judge
             rho_max = default_rho_max(c_prior) if self.rho_max is None else float(self.rho_max)
@@ -656,7 +682,7 @@ class STKDDetector(BaseDetector):
         self,
         view: RowView | WindowView,
         pool: np.ndarray,
-        kd_teacher: TeacherEncoder | None,
+        target: _KDTarget,
         seed: int,
         device: torch.device,
     ) -> np.ndarray:
@@ -666,11 +692,11 @@ class STKDDetector(BaseDetector):
         scores = np.zeros(len(view))
         n_final = int(self.shards)
         students = self._train_students(
-            view, [pool] * n_final, int(self.steps[1]), kd_teacher,
+            view, [pool] * n_final, int(self.steps[1]), target.encoder,
             [seed + 50_021 + j for j in range(n_final)], device,
         )  # fmt: skip
         for student in students:
-            rec, kd = score_samples(student, kd_teacher, view.batch, len(view), device)
+            rec, kd = target.score(student)
             z, stats = self._combine(rec, kd, pool)
             self.students_.append(student)
             self.score_stats_.append(stats)

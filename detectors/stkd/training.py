@@ -160,8 +160,14 @@ def score_samples(
     n: int,
     device: torch.device,
     batch_size: int = 16384,
+    targets: torch.Tensor | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Per-sample reconstruction error and KD discrepancy, computed in bounded-memory batches."""
+    """Per-sample reconstruction error and KD discrepancy, computed in bounded-memory batches.
+
+    ``targets``: the teacher's latent of every sample, from ``encode_samples`` with the same
+    batch size (the same numbers), when many students are scored against one teacher; the
+    teacher is then not run again for each of them.
+    """
     student.eval()
     rec = np.empty(n, dtype=np.float64)
     kd = np.zeros(n, dtype=np.float64)
@@ -169,9 +175,11 @@ def score_samples(
         idx = torch.arange(start, min(n, start + batch_size))
         x = batch_fn(idx).to(device)
         recon, latent = student(x)
-        rec[start : start + len(idx)] = reconstruction_error(x, recon).double().cpu().numpy()
+        part = slice(start, start + len(idx))
+        rec[part] = reconstruction_error(x, recon).double().cpu().numpy()
         if teacher is not None:
-            kd[start : start + len(idx)] = kd_discrepancy(latent, teacher(x)).double().cpu().numpy()
+            target = teacher(x) if targets is None else targets[part].to(device)
+            kd[part] = kd_discrepancy(latent, target).double().cpu().numpy()
     return rec, kd
 
 
