@@ -872,12 +872,8 @@ class STKDDetector(BaseDetector):
         for s in seeds:
             torch.manual_seed(int(s))
             students.append(self._make_student().to(device))
-        bs, lr, wd, lam = (
-            self._batch_size(),
-            float(self.lr),
-            float(self.weight_decay),
-            float(self.lambda_kd),
-        )
+        bs, lr, wd = self._batch_size(), float(self.lr), float(self.weight_decay)
+        lam = float(self.lambda_kd)
         steps = [steps_for(len(p), budget, bs, self.max_epochs) for p in pools]
         batches = {min(bs, max(1, len(p))) for p in pools}
         side_by_side = self.view == "rows" and len(students) > 1

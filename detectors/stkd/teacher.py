@@ -31,7 +31,7 @@ def tail_counts(col: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
     One argsort and a pass over the runs of equal values, rather than a sort and two binary
     searches of every value: 3x faster at a million rows, where the searches' scattered reads
-    made the seed ranking a third of STKD's fit (README.md, "The seed ranking's tail counts").
+    made the seed ranking a third of STKD's fit (README.md, "Faster fits with the same scores").
     """
     n = len(col)
     order = np.argsort(col)

@@ -89,9 +89,10 @@ def train_ensemble_steps(
     The same training as calling ``train_steps`` on each model in turn: model j draws its
     batches from ``pools[j]`` with its own generator (``seeds[j]``), has its own Adam state,
     cosine schedule and gradient clipping. One stacked forward and backward per step serves all
-    of them, which is why: a student is small enough that a step's cost is mostly per-call
-    overhead, so three students cost about twice one (README.md, "Shard students train side by
-    side"). The trained weights are written back into ``models``; returns each model's last loss.
+    of them, which is the point: a student is small enough that a step's cost is mostly per-call
+    overhead, so three students cost about twice one (README.md, "Faster fits with the same
+    scores"). The trained weights are written back into ``models``; returns each model's last
+    loss.
     """
     k = len(models)
     if not (k == len(pools) == len(seeds)) or k == 0:
