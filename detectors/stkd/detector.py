@@ -180,9 +180,10 @@ class STKDDetector(BaseDetector):
     ----------
     contamination : float in (0, 0.5] or "auto"
         Expected anomaly share; sets ``threshold_`` and the purification strength. "auto"
-        estimates the share ``threshold_`` flags from the final scores
-        (``contamination_estimate_``) and purifies as for the default
-        (``DEFAULT_CONTAMINATION``): the estimate is too rough to steer the exclusions.
+        estimates the share ``threshold_`` flags from the training rows' kNN term (the whole
+        score in the windows view; ``contamination_estimate_``, ``contamination_method_``) and
+        purifies as for the default (``DEFAULT_CONTAMINATION``): the estimate is too rough to
+        steer the exclusions.
     rounds : purification rounds (0 disables purification: one model on everything).
     shards : students per round, each on a disjoint shard; a sample is kept only if no shard
         model flags it (consensus). The final score averages ``shards`` students.
@@ -460,10 +461,11 @@ class STKDDetector(BaseDetector):
             self._remember_reviews(
                 Xs, samples, pool, known_normal & ~known_anomaly, known_anomaly, breaks, rng
             )
-            own, reviewed = self._training_scores(X, breaks)
+            own, reviewed, knn_z = self._training_scores(X, breaks)
             if self.view == "rows":
                 scores = own
-            self._settle_contamination(scores[samples.candidates])
+            cand = samples.candidates
+            self._settle_contamination(scores[cand], None if knn_z is None else knn_z[cand])
             self.decision_scores_ = reviewed
             left_out = np.flatnonzero(excluded & samples.candidates)
             trace.append(
@@ -730,12 +732,21 @@ class STKDDetector(BaseDetector):
             dist = mahalanobis_distance(Xs[pool], self.gauss_mu_, self.gauss_precision_)
             self.gauss_stats_ = list(robust_location_scale(dist))
 
-    def _settle_contamination(self, scores: np.ndarray) -> None:
-        """The share ``threshold_`` flags: as given, or estimated on the final scores."""
+    def _settle_contamination(self, scores: np.ndarray, knn_z: np.ndarray | None) -> None:
+        """The share ``threshold_`` flags: as given, or estimated on the training rows.
+
+        The estimate reads the kNN term where there is one, not the whole score: the students'
+        z of a minor operating mode (about 50 MAD units on the demo's conveyor-c) fills the
+        score's upper quartile and puts the far-out fence past every fault, while the distance
+        to the purified pool treats the mode as normal (README.md, "Other estimators").
+        """
         if isinstance(self.contamination, str):
-            est, method = estimate_contamination(scores)
+            basis = scores if knn_z is None else knn_z
+            est, method = estimate_contamination(basis)
             self.contamination_estimate_ = est
-            self.contamination_method_ = method
+            self.contamination_method_ = (
+                f"{method} of the {'score' if knn_z is None else 'kNN term'}"
+            )
         else:
             self.contamination_estimate_ = float(self.contamination)
             self.contamination_method_ = "given"
@@ -932,10 +943,13 @@ class STKDDetector(BaseDetector):
         return total
 
     @torch.no_grad()
-    def _score_rows(self, X: np.ndarray, own: np.ndarray | None = None) -> np.ndarray:
+    def _score_rows(
+        self, X: np.ndarray, own: np.ndarray | None = None, knn_z: np.ndarray | None = None
+    ) -> np.ndarray:
         """Rows view: one fused pass per batch of raw rows (scale, teacher once, every student,
         Mahalanobis and kNN terms), so each batch is read once and stays in cache.
-        ``own``, when given, receives the model's own score, before the review memory."""
+        ``own``, when given, receives the model's own score, before the review memory, and
+        ``knn_z`` the kNN term's robust z before its weight."""
         device = self._device()
         students, teacher = self._scoring_nets(device)
         center, scale = self.center_.astype(np.float32), self.scale_.astype(np.float32)
@@ -961,6 +975,8 @@ class STKDDetector(BaseDetector):
                 q = xt if knn_space is None else knn_space(xt)
                 dist = knn_distance_t(q, *knn, int(self.knn_k)).double()
                 total += float(self.knn_weight) * (dist - loc) / sc
+                if knn_z is not None:
+                    knn_z[start : start + len(xt)] = ((dist - loc) / sc).cpu().numpy()
             if own is not None:
                 own[start : start + len(xt)] = total.cpu().numpy()
             if review is not None:
@@ -972,14 +988,17 @@ class STKDDetector(BaseDetector):
             out[start : start + len(xt)] = total.cpu().numpy()
         return out
 
-    def _training_scores(self, X: np.ndarray, breaks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Row scores of the training input: the model's own, and under the review memory (the
-        same values when there are no reviews). The same passes as ``decision_function``, one
-        per stretch between breaks."""
+    def _training_scores(
+        self, X: np.ndarray, breaks: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """Row scores of the training input: the model's own, under the review memory (the same
+        values when there are no reviews), and the kNN term's z alone (rows view with the term;
+        else None). The same passes as ``decision_function``, one per stretch between breaks."""
         self.edge_quantiles_: np.ndarray | None = None
         if self.view == "rows":
             own = np.empty(len(X))
-            return own, self._score_rows(X, own=own)
+            knn_z = np.empty(len(X)) if self.knn_refs_ is not None else None
+            return own, self._score_rows(X, own=own, knn_z=knn_z), knn_z
         spans = stretches(len(X), breaks)
         windows = [self._window_scores(X[a:b]) for a, b in spans]
         if self.row_agg == "mean":
@@ -991,6 +1010,7 @@ class STKDDetector(BaseDetector):
         return (
             np.concatenate([own for own, _ in parts]),
             np.concatenate([reviewed for _, reviewed in parts]),
+            None,
         )
 
     def _stretch_scores(

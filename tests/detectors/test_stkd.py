@@ -412,6 +412,33 @@ def test_auto_contamination_estimate_is_sane():
     assert 0.03 <= det.labels_.mean() <= 0.17
 
 
+@pytest.mark.slow
+def test_auto_reads_a_lines_fault_share_past_its_low_speed_mode():
+    """The demo's conveyor-c runs at low speed a fifth of the time, and the students' z of that
+    mode filled the score's upper quartile: the far-out fence of the whole score sat past every
+    fault and "auto" said 0.5 % for a line with 5.6 % faulty rows, so the threshold caught 7 %
+    of its faults. The kNN term reads the mode as normal; estimated on it, the share is near
+    the truth and the threshold flags the faults."""
+    from datetime import UTC, datetime
+
+    from app.demo.simulator import generate_history
+    from app.demo.specs import get_demo_line
+
+    batch = generate_history(get_demo_line("conveyor-c"), datetime(2026, 11, 1, tzinfo=UTC), 14, 0)
+    X = batch.frame.drop(columns=["timestamp"]).to_numpy(dtype=np.float64)
+    faulty = batch.truth["is_anomaly"].to_numpy()
+    det = STKDDetector(contamination="auto", random_state=0).fit(X)
+    assert det.contamination_method_.endswith("of the kNN term")
+    assert 0.5 * faulty.mean() <= det.contamination_estimate_ <= 2 * faulty.mean()
+    assert det.labels_[faulty].mean() > 0.25  # the whole-score estimate caught 0.07
+
+
+def test_auto_falls_back_to_the_whole_score_in_the_windows_view():
+    X, _ = sensor_series(seed=4)
+    det = STKDDetector(**{**FAST, "view": "windows", "contamination": "auto"}).fit(X)
+    assert det.contamination_method_.endswith("of the score")
+
+
 def test_each_term_explains_its_share_of_the_score():
     from detectors.stkd.explanation import mix_term_shares
 
