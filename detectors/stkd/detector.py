@@ -737,8 +737,9 @@ class STKDDetector(BaseDetector):
 
         The estimate reads the kNN term where there is one, not the whole score: the students'
         z of a minor operating mode (about 50 MAD units on the demo's conveyor-c) fills the
-        score's upper quartile and puts the far-out fence past every fault, while the distance
-        to the purified pool treats the mode as normal (README.md, "Other estimators").
+        score's upper quartile and puts the far-out fence past nearly every fault, while the
+        distance to the purified pool treats the mode as normal (README.md, "Other
+        estimators").
         """
         if isinstance(self.contamination, str):
             basis = scores if knn_z is None else knn_z
