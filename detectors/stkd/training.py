@@ -18,6 +18,8 @@ from torch.func import functional_call, stack_module_state, vmap
 
 from detectors.stkd.loss import STKDLoss, kd_discrepancy, reconstruction_error
 
+CLIP_NORM = 5.0  # gradient-norm clip per model and step, so one odd batch cannot throw it off
+
 
 def steps_for(pool_size: int, budget: int, batch_size: int, max_epochs: float) -> int:
     """Gradient steps for a pool: the budget, capped at ``max_epochs`` passes over the pool."""
@@ -62,7 +64,7 @@ def train_steps(
         loss = loss_fn(x, recon, latent, t_latent)
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+        nn.utils.clip_grad_norm_(model.parameters(), CLIP_NORM)
         opt.step()
         sched.step()
         last = float(loss.detach())
@@ -82,7 +84,7 @@ def train_ensemble_steps(
     device: torch.device,
     teacher: nn.Module | None = None,
     lambda_kd: float = 0.0,
-    max_norm: float = 5.0,
+    max_norm: float = CLIP_NORM,
 ) -> list[float]:
     """``train_steps`` for several models of one architecture at once, each on its own pool.
 
