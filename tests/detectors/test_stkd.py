@@ -119,8 +119,8 @@ def test_confirmed_anomalies_are_never_trained_on(data, monkeypatch):
     monkeypatch.setattr(det_mod, "train_ensemble_steps", spy_side_by_side)
     monkeypatch.setattr(teacher_mod, "train_steps", spy)
     det = STKDDetector(**FAST).fit(X, known_anomaly=confirmed)
-    # the teacher, every round's shard students and the final students
-    assert len(pools) >= 1 + FAST["shards"] * (FAST["rounds"] + 1)
+    # the teacher, then every student of every round the trace records, and the final ones
+    assert len(pools) == 1 + sum(entry["shards"] for entry in det.purification_trace_)
     for pool in pools:
         assert not confirmed[pool].any()
     assert not det.training_mask_[confirmed].any()
@@ -415,10 +415,10 @@ def test_auto_contamination_estimate_is_sane():
 @pytest.mark.slow
 def test_auto_reads_a_lines_fault_share_past_its_low_speed_mode():
     """The demo's conveyor-c runs at low speed a fifth of the time, and the students' z of that
-    mode filled the score's upper quartile: the far-out fence of the whole score sat past every
-    fault and "auto" said 0.5 % for a line with 5.6 % faulty rows, so the threshold caught 7 %
-    of its faults. The kNN term reads the mode as normal; estimated on it, the share is near
-    the truth and the threshold flags the faults."""
+    mode filled the score's upper quartile: the far-out fence of the whole score sat past 98 %
+    of the faults and "auto" said 0.5 % for a line with 5.6 % faulty rows, so the threshold
+    caught 7 % of its faults. The kNN term reads the mode as normal; estimated on it, the share
+    is near the truth and the threshold flags the faults."""
     from datetime import UTC, datetime
 
     from app.demo.simulator import generate_history
@@ -433,10 +433,22 @@ def test_auto_reads_a_lines_fault_share_past_its_low_speed_mode():
     assert det.labels_[faulty].mean() > 0.25  # the whole-score estimate caught 0.07
 
 
-def test_auto_falls_back_to_the_whole_score_in_the_windows_view():
+def test_auto_falls_back_to_the_whole_score_in_the_windows_view(monkeypatch):
+    """The windows view has no kNN term: the estimate reads every window's whole score."""
+    import detectors.stkd.detector as mod
+
+    seen: list[np.ndarray] = []
+    real = mod.estimate_contamination
+
+    def spy(scores, *args, **kwargs):
+        seen.append(np.asarray(scores).copy())
+        return real(scores, *args, **kwargs)
+
+    monkeypatch.setattr(mod, "estimate_contamination", spy)
     X, _ = sensor_series(seed=4)
     det = STKDDetector(**{**FAST, "view": "windows", "contamination": "auto"}).fit(X)
     assert det.contamination_method_.endswith("of the score")
+    assert len(seen) == 1 and len(seen[0]) == len(det.training_mask_)  # one value per window
 
 
 def test_each_term_explains_its_share_of_the_score():
