@@ -43,10 +43,27 @@ def knn_distance_t(
     leaves ~1e-6 relative error, hence the relative tolerance. Reviews turn it off: a reviewed
     row is its own nearest review. ``k`` = 1 uses a plain minimum (``amin``: values only, 4x
     cheaper than ``min``, 40x cheaper than ``topk`` on CPU), larger ``k`` a partial sort.
+
+    With ``skip_self`` and k > 1 the query is looked for among the k + 1 nearest only, not
+    masked out of every distance: the same k references, without a comparison and a fill over
+    the whole batch x refs matrix (a tenth of scoring's time at 1M rows). Rows with two or more
+    references at zero distance (duplicates of the query) take the masked path.
     """
-    d2 = _squared_distances(q, refs, r2, skip_self)
     kk = min(int(k), refs.shape[0])
-    near = d2.amin(dim=1, keepdim=True) if kk == 1 else _k_smallest(d2, kk)
+    if not skip_self or kk == 1 or kk == refs.shape[0]:
+        d2 = _squared_distances(q, refs, r2, skip_self)
+        near = d2.amin(dim=1, keepdim=True) if kk == 1 else _k_smallest(d2, kk)
+        return _mean_distance(near)
+    d2 = _squared_distances(q, refs, r2, skip_self=False)
+    near = _k_smallest(d2, kk + 1)
+    tol = SELF_TOL * (1.0 + q.pow(2).sum(dim=1, keepdim=True))
+    is_self = near <= tol
+    near = near.masked_fill_(is_self, float("inf")).sort(dim=1).values[:, :kk]
+    twins = torch.nonzero(is_self.sum(dim=1) > 1).flatten()
+    if len(twins):
+        d2_twins = d2[twins]
+        d2_twins.masked_fill_(d2_twins <= tol[twins], float("inf"))
+        near[twins] = _k_smallest(d2_twins, kk)
     return _mean_distance(near)
 
 
