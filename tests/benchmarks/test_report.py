@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from benchmarks.report import END, START, group_summary, write_docs_section
+from benchmarks.report import END, START, cpu_description, group_summary, write_docs_section
 
 
 def test_docs_section_leaves_other_sections_alone(tmp_path: Path):
@@ -32,3 +32,12 @@ def test_group_summary_ranks_the_best_detector_first():
     summary = group_summary(rows)["g"]
     assert summary["x"]["rank"] == 1.25 and summary["y"]["rank"] == 1.75
     assert abs(summary["x"]["roc_auc"] - 0.85) < 1e-12
+
+
+def test_the_machine_line_names_the_cpu_and_its_widest_vector_unit():
+    """Ratios to IForest differ between AVX-512 and AVX2 hosts, so each run says which it had."""
+    intel = "processor\t: 0\nmodel name\t: Intel Xeon\nflags\t\t: fpu sse2 avx avx2 avx512f\n"
+    amd = "processor\t: 0\nmodel name\t: AMD EPYC\nflags\t\t: fpu sse2 avx avx2\n\n"
+    assert cpu_description(intel) == "Intel Xeon, AVX-512"
+    assert cpu_description(amd) == "AMD EPYC, AVX2"
+    assert cpu_description("model name\t: Old\nflags\t: fpu sse2\n") == "Old"
