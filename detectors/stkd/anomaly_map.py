@@ -46,8 +46,8 @@ def knn_distance_t(
 
     With ``skip_self`` and k > 1 the query is looked for among the k + 1 nearest only, not
     masked out of every distance: the same k references, without a comparison and a fill over
-    the whole batch x refs matrix (a tenth of scoring's time at 1M rows). Rows with two or more
-    references at zero distance (duplicates of the query) take the masked path.
+    the whole batch x refs matrix (about 7 % of scoring's time at 1M rows on an AVX2 host). Rows
+    with two or more references at zero distance (duplicates of the query) take the masked path.
     """
     kk = min(int(k), refs.shape[0])
     if not skip_self or kk == 1 or kk == refs.shape[0]:
@@ -56,7 +56,7 @@ def knn_distance_t(
         return _mean_distance(near)
     d2 = _squared_distances(q, refs, r2, skip_self=False)
     near = _k_smallest(d2, kk + 1)
-    tol = SELF_TOL * (1.0 + q.pow(2).sum(dim=1, keepdim=True))
+    tol = _self_tolerance(q.pow(2).sum(dim=1, keepdim=True))
     is_self = near <= tol
     near = near.masked_fill_(is_self, float("inf")).sort(dim=1).values[:, :kk]
     twins = torch.nonzero(is_self.sum(dim=1) > 1).flatten()
@@ -81,8 +81,13 @@ def _squared_distances(
     q2 = q.pow(2).sum(dim=1, keepdim=True)
     d2 = torch.addmm(r2, q, refs.T, alpha=-2.0).add_(q2)
     if skip_self:
-        d2.masked_fill_(d2 <= SELF_TOL * (1.0 + q2), float("inf"))
+        d2.masked_fill_(d2 <= _self_tolerance(q2), float("inf"))
     return d2
+
+
+def _self_tolerance(q2: torch.Tensor) -> torch.Tensor:
+    """Squared distance at or below which a reference is the query itself, per query."""
+    return SELF_TOL * (1.0 + q2)
 
 
 @torch.no_grad()
