@@ -79,15 +79,36 @@ def utc_stamp() -> str:
     return f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
 
 
-def cpu_name() -> str:
+def _cpuinfo_fields(cpuinfo: str | None) -> dict[str, str]:
+    """``key: value`` lines of /proc/cpuinfo (or of the text given); empty where there is none."""
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return {}
+    fields: dict[str, str] = {}
+    for line in cpuinfo.splitlines():
+        key, _, value = line.partition(":")
+        if value.strip():
+            fields.setdefault(key.strip(), value.strip())
+    return fields
+
+
+def cpu_name(cpuinfo: str | None = None) -> str:
     """CPU model from /proc/cpuinfo where there is one, else what ``platform`` knows."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+    model = _cpuinfo_fields(cpuinfo).get("model name")
+    return model or platform.processor() or platform.machine()
+
+
+def cpu_vector_unit(cpuinfo: str | None = None) -> str | None:
+    """The CPU's widest vector unit ("AVX-512", "AVX2", "AVX"), None if unknown.
+
+    STKD's small networks lean on wide vector units where IForest's tree walks do not, so its
+    ratios to IForest differ between an AVX-512 host and an AVX2 one.
+    """
+    flags = set(_cpuinfo_fields(cpuinfo).get("flags", "").split())
+    names = {"avx512f": "AVX-512", "avx2": "AVX2", "avx": "AVX"}
+    return next((name for flag, name in names.items() if flag in flags), None)
 
 
 def markdown_table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> str:

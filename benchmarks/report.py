@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from benchmarks.common import cpu_name, cpu_vector_unit
+
 START = "<!-- detectors:start -->"
 END = "<!-- detectors:end -->"
 
@@ -111,26 +113,10 @@ def dataset_table(results: list[dict[str, Any]], title: str, metric: str = "roc_
 
 
 def cpu_description(cpuinfo: str | None = None) -> str:
-    """The CPU's model name and its widest vector unit, e.g. "AMD EPYC, AVX2".
-
-    STKD's small networks lean on wide vector units where IForest's tree walks do not, so its
-    ratios to IForest differ between an AVX-512 host and an AVX2 one: a figure needs the kind of
-    host beside it. Reads ``/proc/cpuinfo`` (Linux); elsewhere the platform's processor string.
-    """
-    if cpuinfo is None:
-        try:
-            cpuinfo = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            return platform.processor() or platform.machine()
-    fields = dict(
-        (key.strip(), value.strip())
-        for key, _, value in (line.partition(":") for line in cpuinfo.splitlines())
-        if value
-    )
-    model = fields.get("model name") or platform.processor() or platform.machine()
-    flags = set(fields.get("flags", "").split())
-    vector = next((v for v in ("avx512f", "avx2", "avx") if v in flags), None)
-    return model if vector is None else f"{model}, {vector.upper().replace('512F', '-512')}"
+    """The CPU's model name and its widest vector unit, e.g. "AMD EPYC, AVX2": a figure needs
+    the kind of host beside it (``benchmarks.common.cpu_vector_unit``)."""
+    unit = cpu_vector_unit(cpuinfo)
+    return cpu_name(cpuinfo) if unit is None else f"{cpu_name(cpuinfo)}, {unit}"
 
 
 def machine_line() -> str:
