@@ -35,6 +35,8 @@ ABLATIONS: dict[str, dict[str, Any]] = {
     "stkd-one-round": {"rounds": 1},
     "stkd-no-teacher": {"lambda_kd": 0.0, "eta": 0.0, "judge_weight": 0.0},
     "stkd-no-judge": {"judge_weight": 0.0},
+    "stkd-no-kd-loss": {"lambda_kd": 0.0},
+    "stkd-kd-in-score": {"eta": 0.5},
     "stkd-kd-random": {"kd_target": "random"},
     "stkd-no-pool-terms": {"knn_weight": 0.0, "gauss_weight": 0.0},
 }

@@ -4,7 +4,7 @@ score = mean over final students of [ z(recon error) + eta * z(student-target di
         + knn_weight * z(mean distance to the k nearest purified-pool references)
         + gauss_weight * z(Mahalanobis distance to the purified pool)
 
-(defaults: eta 0.5, knn_weight 4, k 5, gauss_weight 0: the kNN term carries most of the score).
+(defaults: eta 0, knn_weight 4, k 5, gauss_weight 0: the kNN term carries most of the score).
 
 Every z is a robust z-score (median / MAD) taken on the purified training pool, so the parts are
 on one scale and a score of ~0 means "typical of what the model kept as normal".

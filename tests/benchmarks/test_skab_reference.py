@@ -22,6 +22,6 @@ def test_naming_the_clean_start_of_a_skab_run_lifts_stkd_above_its_unnamed_fit()
     auc = {r["detector"]: r["roc_auc"] for r in rows}
     assert set(auc) == {"stkd-named-window", "stkd", "stkd-on-window"}
     assert all(r["n_train"] == 230 for r in rows if r["detector"] == "stkd-on-window")
-    assert auc["stkd"] < 0.8
+    assert auc["stkd"] < 0.85  # 0.80 since eta 0 became the default (2026-12-08)
     assert auc["stkd-named-window"] > 0.85
     assert auc["stkd-named-window"] > auc["stkd"] + 0.1

@@ -358,7 +358,7 @@ def test_save_load_round_trip_gives_identical_scores(fitted, data, tmp_path: Pat
     assert loaded.threshold_ == fitted.threshold_
 
 
-def test_a_model_saved_before_kd_target_mode_guard_angular_knn_and_mad_loads_as_it_was(
+def test_a_model_saved_before_kd_target_mode_guard_angular_knn_mad_and_eta_0_loads_as_it_was(
     data, tmp_path: Path
 ):
     from detectors.persistence import _sha256
@@ -371,6 +371,7 @@ def test_a_model_saved_before_kd_target_mode_guard_angular_knn_and_mad_loads_as_
             "mode_guard_k": 0,
             "knn_space": "euclid",
             "spread": "iqr",
+            "eta": 0.5,  # the default until 2026-12-08, always written with the model
         }
     ).fit(X)
     save_detector(old, tmp_path / "m")
@@ -393,6 +394,7 @@ def test_a_model_saved_before_kd_target_mode_guard_angular_knn_and_mad_loads_as_
     assert loaded.mode_guard_k == 0
     assert loaded.knn_space == "euclid" and loaded.knn_frame_ is None
     assert loaded.spread == "iqr"
+    assert loaded.eta == 0.5 and loaded.score_stats_[0][3] != 1.0
     np.testing.assert_array_equal(loaded.decision_function(X), old.decision_function(X))
 
 
@@ -496,12 +498,17 @@ def test_explain_points_at_the_perturbed_feature(fitted, data):
     assert (contrib.argmax(axis=1) == 5).all()
 
 
-def test_teacher_term_regularizes_loss_and_score(data):
+def test_teacher_term_regularizes_the_loss_and_enters_the_score_only_when_asked(data):
+    """By default (eta 0) the KD term shapes the students in training but stays out of the
+    score; eta > 0 adds the students' discrepancy with the teacher, standardized on the pool."""
     X, _ = data
-    with_kd = STKDDetector(**FAST).fit(X)
-    without = STKDDetector(**{**FAST, "lambda_kd": 0.0, "eta": 0.0}).fit(X)
-    assert not np.allclose(with_kd.decision_scores_, without.decision_scores_)
-    assert with_kd.score_stats_[0][3] != 1.0 and without.score_stats_[0][3] == 1.0
+    default = STKDDetector(**FAST).fit(X)
+    no_kd_loss = STKDDetector(**{**FAST, "lambda_kd": 0.0}).fit(X)
+    kd_in_score = STKDDetector(**{**FAST, "eta": 0.5}).fit(X)
+    assert not np.allclose(default.decision_scores_, no_kd_loss.decision_scores_)
+    assert default.score_stats_[0][2:] == [0.0, 1.0]
+    assert kd_in_score.score_stats_[0][3] != 1.0
+    assert not np.allclose(default.decision_scores_, kd_in_score.decision_scores_)
 
 
 @pytest.mark.parametrize("teacher", ["random", "reference"])
@@ -890,12 +897,19 @@ def test_the_mode_guard_keeps_a_minor_mode_of_a_windows_line_in_training():
     fault = windows_touching(kind == 2, starts, 16)
     params = {"view": "windows", "window": 16, "stride": 4, "steps": (60, 120, 80)}
     params |= {"shards": 2, "rounds": 2, "random_state": 0}
-    unguarded = STKDDetector(**params, mode_guard_k=0).fit(X)
-    guarded = STKDDetector(**params).fit(X)
+    # with the KD term in the rounds' z (eta 0.5, the default until 2026-12-08) self-training
+    # drops the mode: the case the guard is for
+    kd_scored = {**params, "eta": 0.5}
+    unguarded = STKDDetector(**kd_scored, mode_guard_k=0).fit(X)
+    guarded = STKDDetector(**kd_scored).fit(X)
     assert (~unguarded.training_mask_[mode]).mean() > 0.25  # self-training drops the mode
     assert (~guarded.training_mask_[mode]).mean() < 0.1
     assert sum(r.get("spared", 0) for r in guarded.purification_trace_) > 0
     assert (~guarded.training_mask_[fault]).mean() >= (~unguarded.training_mask_[fault]).mean()
+    # the defaults keep most of the mode too, and take far more fault windows out of training
+    default = STKDDetector(**params).fit(X)
+    assert (~default.training_mask_[mode]).mean() < 0.2
+    assert (~default.training_mask_[fault]).mean() > (~guarded.training_mask_[fault]).mean() + 0.15
 
 
 def test_dismissed_false_alarms_stop_their_near_duplicates_alarming(tmp_path: Path):
